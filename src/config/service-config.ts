@@ -1,0 +1,53 @@
+/** fleetban.conf, validated and typed. Read by service-reader.ts. */
+
+/** A listener address: `host:port` or `[v6]:port` in fleetban.conf. */
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface ListenConfig {
+  udp: ListenAddress[];
+  tcp: ListenAddress[];
+  tls: ListenAddress[];
+  tlsCert?: string;
+  tlsKey?: string;
+  /** When set, client certificates are mandatory and verified against it (RFC 5425 mutual TLS). */
+  tlsCa?: string;
+  /**
+   * CIDRs whose messages are accepted. Empty in the file means the default:
+   * loopback plus every fleet.conf address (the service adds those).
+   */
+  allowedSenders: string[];
+  /** Longest accepted frame or datagram, bytes (default 64 KiB). */
+  maxFrame: number;
+  /** UDP SO_RCVBUF asked for, bytes (default 4 MiB; the kernel caps it at net.core.rmem_max). */
+  recvBufferSize: number;
+  /** TCP/TLS connection limits and idle timeout. */
+  maxConnections: number;
+  maxConnectionsPerSender: number;
+  idleTimeoutMs: number;
+  /** Time zone offset for RFC 3164 stamps without one, per sender CIDR; default the central host's. */
+  senderTimezones: { cidr: string; tz: string }[];
+}
+
+export interface JournalConfig {
+  enabled: 'auto' | 'yes' | 'no';
+  directory?: string;
+  file?: string;
+  /** Where the first start reads from, seconds back from now; 0 = from now (-n 0). */
+  sinceSeconds: number;
+}
+
+export interface ServiceConfig {
+  /** Folder of the SQLite state (bans, failures, ledger, cursors). */
+  stateDir: string;
+  /** Control socket path. */
+  socket: string;
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+  listen: ListenConfig;
+  journal: JournalConfig;
+  metrics: { listen?: ListenAddress };
+  /** How often the fleet compares what each host should have with what it has, seconds. */
+  reconcileInterval: number;
+}
