@@ -1,0 +1,70 @@
+import { resolve } from 'node:path';
+import { parseCidr } from '../net/address.js';
+import { ConfigSet } from './config-set.js';
+import type { ServiceConfig } from './service-config.js';
+import { SectionReader } from './values.js';
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+const JOURNAL = ['auto', 'yes', 'no'] as const;
+
+/**
+ * Read fleetban.conf (and fleetban.local, fleetban.d/) from `confDir` into a
+ * validated ServiceConfig. Relative paths are relative to the working
+ * directory, so the repository's `conf/` keeps its state under `./var`.
+ */
+export function readServiceConfig(confDir: string): ServiceConfig {
+  const conf = ConfigSet.readStack(confDir, 'fleetban');
+  return serviceConfigFrom(conf);
+}
+
+export function serviceConfigFrom(conf: ConfigSet): ServiceConfig {
+  const main = new SectionReader(conf, 'fleetban');
+  const listen = new SectionReader(conf, 'listen');
+  const journal = new SectionReader(conf, 'journal');
+  const metrics = new SectionReader(conf, 'metrics');
+
+  const stateDir = resolve(main.string('statedir', 'var'));
+  const tz = listen.list('timezone').map((item) => {
+    const eq = item.lastIndexOf('=');
+    const cidr = eq > 0 ? item.slice(0, eq) : '';
+    if (!parseCidr(cidr) || eq === item.length - 1) {
+      throw conf.error('listen', 'timezone', `expected CIDR=ZONE (e.g. 198.18.0.0/16=UTC), not ${JSON.stringify(item)}`);
+    }
+    return { cidr, tz: item.slice(eq + 1) };
+  });
+  const metricsListen = metrics.addresses('listen');
+  if (metricsListen.length > 1) throw conf.error('metrics', 'listen', 'one address only');
+
+  const cfg: ServiceConfig = {
+    stateDir,
+    socket: resolve(main.string('socket', `${stateDir}/fleetban.sock`)),
+    logLevel: main.choice('loglevel', 'info', LOG_LEVELS),
+    reconcileInterval: main.duration('reconcile_interval', 60),
+    listen: {
+      udp: listen.addresses('udp'),
+      tcp: listen.addresses('tcp'),
+      tls: listen.addresses('tls'),
+      tlsCert: listen.optionalString('tls.cert'),
+      tlsKey: listen.optionalString('tls.key'),
+      tlsCa: listen.optionalString('tls.ca'),
+      allowedSenders: listen.cidrs('allowed_senders'),
+      maxFrame: listen.size('maxframe', 64 * 1024),
+      recvBufferSize: listen.size('recvbuffer', 4 * 1024 * 1024),
+      maxConnections: listen.int('max_connections', 1024, 1),
+      maxConnectionsPerSender: listen.int('max_connections_per_sender', 64, 1),
+      idleTimeoutMs: listen.duration('idle_timeout', 600) * 1000,
+      senderTimezones: tz,
+    },
+    journal: {
+      enabled: journal.choice('enabled', 'auto', JOURNAL),
+      directory: journal.optionalString('directory'),
+      file: journal.optionalString('file'),
+      sinceSeconds: journal.duration('since', 0),
+    },
+    metrics: metricsListen[0] ? { listen: metricsListen[0] } : {},
+  };
+  if (cfg.listen.tls.length > 0 && (!cfg.listen.tlsCert || !cfg.listen.tlsKey)) {
+    throw conf.error('listen', 'tls', 'TLS listeners need tls.cert and tls.key');
+  }
+  return cfg;
+}
