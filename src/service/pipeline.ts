@@ -1,0 +1,144 @@
+import type { Logger } from 'pino';
+import type { EventSink } from '../model/event-sink.js';
+import type { LogEvent } from '../model/log-event.js';
+
+/** What the pipeline needs of a compiled filter (src/filters/filter.ts). */
+export interface EventMatcher<M> {
+  matchEvent(ev: LogEvent): { kind: 'failure'; match: M } | { kind: 'ignored'; regex?: number } | { kind: 'missed' };
+}
+
+/** A jail as the pipeline sees it: a name, the sources it reads, its filter. */
+export interface PipelineJail<M> {
+  name: string;
+  filterName: string;
+  /** Transports that feed this jail ("udp", "tcp", "tls", "journal"); null: all. */
+  sources: ReadonlySet<string> | null;
+  filter: EventMatcher<M>;
+}
+
+export interface PipelineStats {
+  events: number;
+  queued: number;
+  /** Failures matched, by "jail\u0000filter". */
+  failures: Map<string, number>;
+  ignored: Map<string, number>;
+}
+
+const BATCH = 4096;
+
+/**
+ * The event sink every source feeds: a bounded queue in front of the
+ * filters and jails. Events are matched in batches on later ticks, so a
+ * source's I/O callback returns at once and a flood cannot starve the other
+ * sources; when the queue is above `highWater`, `push` returns false and TCP,
+ * TLS and the journal pause their readers until it drains below half.
+ * UDP cannot pause; its events are still queued (up to `hardLimit`, past
+ * which they are dropped and counted, never blocking).
+ */
+export class Pipeline<M> implements EventSink {
+  private queue: LogEvent[] = [];
+  private head = 0;
+  private scheduled = false;
+  private drainListeners: (() => void)[] = [];
+  private above = false;
+  private flushWaiters: (() => void)[] = [];
+  readonly stats: PipelineStats = { events: 0, queued: 0, failures: new Map(), ignored: new Map() };
+  dropped = 0;
+
+  constructor(
+    private jails: PipelineJail<M>[],
+    private readonly onFailure: (jail: string, match: M, ev: LogEvent) => void,
+    private readonly logger: Logger,
+    private readonly highWater = 20_000,
+    private readonly hardLimit = 1_000_000,
+  ) {}
+
+  /** Reload: later events go through the new jails; queued ones too. */
+  setJails(jails: PipelineJail<M>[]): void {
+    this.jails = jails;
+  }
+
+  push(ev: LogEvent): boolean {
+    const depth = this.queue.length - this.head;
+    if (depth >= this.hardLimit) {
+      this.dropped++;
+      return false;
+    }
+    this.queue.push(ev);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.drain);
+    }
+    if (depth + 1 >= this.highWater) this.above = true;
+    return !this.above;
+  }
+
+  onDrain(listener: () => void): void {
+    this.drainListeners.push(listener);
+  }
+
+  /** Resolves once every event queued so far has been matched. */
+  flush(): Promise<void> {
+    if (this.queue.length - this.head === 0) return Promise.resolve();
+    return new Promise((resolve) => this.flushWaiters.push(resolve));
+  }
+
+  get depth(): number {
+    return this.queue.length - this.head;
+  }
+
+  private readonly drain = (): void => {
+    this.scheduled = false;
+    const end = Math.min(this.queue.length, this.head + BATCH);
+    for (; this.head < end; this.head++) {
+      const ev = this.queue[this.head]!;
+      this.stats.events++;
+      this.match(ev);
+    }
+    // Compact once the consumed prefix dominates, so the array does not grow for ever.
+    if (this.head > 65_536 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    const depth = this.queue.length - this.head;
+    this.stats.queued = depth;
+    if (this.above && depth <= this.highWater / 2) {
+      this.above = false;
+      for (const l of this.drainListeners) l();
+    }
+    if (depth > 0) {
+      this.scheduled = true;
+      setImmediate(this.drain);
+    } else {
+      this.queue.length = 0;
+      this.head = 0;
+      for (const w of this.flushWaiters.splice(0)) w();
+    }
+  };
+
+  private match(ev: LogEvent): void {
+    for (const jail of this.jails) {
+      if (jail.sources && !jail.sources.has(ev.source)) continue;
+      let r;
+      try {
+        r = jail.filter.matchEvent(ev);
+      } catch (err) {
+        // A filter must never take the service down; count and go on.
+        this.logger.error({ jail: jail.name, err: (err as Error).message }, 'filter failed on an event');
+        continue;
+      }
+      if (r.kind === 'missed') continue;
+      const key = `${jail.name}\u0000${jail.filterName}`;
+      if (r.kind === 'ignored') {
+        this.stats.ignored.set(key, (this.stats.ignored.get(key) ?? 0) + 1);
+        continue;
+      }
+      this.stats.failures.set(key, (this.stats.failures.get(key) ?? 0) + 1);
+      try {
+        this.onFailure(jail.name, r.match, ev);
+      } catch (err) {
+        this.logger.error({ jail: jail.name, err: (err as Error).message }, 'jail failed on a failure');
+      }
+    }
+  }
+}

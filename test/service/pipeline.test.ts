@@ -1,0 +1,70 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { LogEvent } from '../../src/model/log-event.js';
+import { Pipeline, type PipelineJail } from '../../src/service/pipeline.js';
+
+const quiet = pino({ level: 'silent' });
+
+function event(message: string, source = 'udp'): LogEvent {
+  return { time: NaN, received: Date.now(), source, origin: 'mx1', message, raw: message };
+}
+
+/** A stand-in filter: "fail <ip>" is a failure, "skip" is ignored. */
+const simpleFilter = {
+  matchEvent(ev: LogEvent) {
+    if (ev.message === 'skip') return { kind: 'ignored' as const };
+    const m = /^fail (\S+)$/.exec(ev.message);
+    return m ? { kind: 'failure' as const, match: m[1]! } : { kind: 'missed' as const };
+  },
+};
+
+describe('the pipeline between sources and jails', () => {
+  it('hands each failure to the jails whose sources match', async () => {
+    const seen: string[] = [];
+    const jails: PipelineJail<string>[] = [
+      { name: 'all', filterName: 'f', sources: null, filter: simpleFilter },
+      { name: 'journal-only', filterName: 'f', sources: new Set(['journal']), filter: simpleFilter },
+    ];
+    const p = new Pipeline(jails, (jail, ip) => seen.push(`${jail} ${ip}`), quiet);
+    p.push(event('fail 203.0.113.1'));
+    p.push(event('fail 203.0.113.2', 'journal'));
+    p.push(event('skip'));
+    p.push(event('noise'));
+    await p.flush();
+    expect(seen).toEqual(['all 203.0.113.1', 'all 203.0.113.2', 'journal-only 203.0.113.2']);
+    expect(p.stats.events).toBe(4);
+    expect(p.stats.failures.get('all\u0000f')).toBe(2);
+    expect(p.stats.ignored.get('all\u0000f')).toBe(1);
+  });
+
+  it('asks sources to pause above the high-water mark and tells them when it drained', async () => {
+    let handled = 0;
+    const p = new Pipeline([{ name: 'j', filterName: 'f', sources: null, filter: simpleFilter }], () => handled++, quiet, 100);
+    let drained = 0;
+    p.onDrain(() => drained++);
+    const answers: boolean[] = [];
+    for (let i = 0; i < 150; i++) answers.push(p.push(event(`fail 203.0.113.${i % 250}`)));
+    expect(answers.slice(0, 99).every(Boolean)).toBe(true);
+    expect(answers.slice(99).some(Boolean)).toBe(false);
+    await p.flush();
+    expect(handled).toBe(150);
+    expect(drained).toBe(1);
+    expect(p.push(event('noise'))).toBe(true);
+  });
+
+  it('keeps going when a filter throws', async () => {
+    const seen: string[] = [];
+    const broken = { matchEvent: (): never => { throw new Error('boom'); } };
+    const p = new Pipeline(
+      [
+        { name: 'broken', filterName: 'b', sources: null, filter: broken },
+        { name: 'ok', filterName: 'f', sources: null, filter: simpleFilter },
+      ],
+      (jail, ip) => seen.push(`${jail} ${ip}`),
+      quiet,
+    );
+    p.push(event('fail 198.51.100.1'));
+    await p.flush();
+    expect(seen).toEqual(['ok 198.51.100.1']);
+  });
+});
