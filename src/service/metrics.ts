@@ -1,0 +1,109 @@
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ListenAddress } from '../config/service-config.js';
+
+/**
+ * Where the metrics read their values at scrape time. The hot paths keep
+ * plain counters of their own; nothing is done per message for Prometheus.
+ */
+export interface MetricsProvider {
+  /** Per source and sender: received, parsed, and dropped by reason. */
+  messages(): { source: string; sender: string; received: number; parsed: number; dropped: Record<string, number> }[];
+  failures(): { jail: string; filter: string; count: number }[];
+  activeBans(): { jail: string; count: number }[];
+  hostOps(): { host: string; op: string; outcome: string; count: number }[];
+  hosts(): { host: string; connected: boolean; pending: number }[];
+  journalRestarts(): number;
+}
+
+/** Counters read from a provider: reset and set from the source of truth on each scrape. */
+function fromProvider<L extends string>(
+  reg: Registry,
+  name: string,
+  help: string,
+  labelNames: L[],
+  read: () => { labels: Record<L, string>; value: number }[],
+  kind: 'counter' | 'gauge',
+): void {
+  const collect = function (this: Counter<L> | Gauge<L>) {
+    this.reset();
+    for (const { labels, value } of read()) {
+      if (kind === 'counter') (this as Counter<L>).inc(labels, value);
+      else (this as Gauge<L>).set(labels, value);
+    }
+  };
+  if (kind === 'counter') new Counter({ name, help, labelNames, registers: [reg], collect });
+  else new Gauge({ name, help, labelNames, registers: [reg], collect });
+}
+
+/**
+ * fleetban's Prometheus metrics. Names follow Prometheus conventions:
+ * `_total` for counters, base units (seconds).
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  /** Delay from the failure that crossed maxretry to the ban acknowledged on every host in scope. */
+  readonly banDelay: Histogram;
+  private server?: Server;
+
+  constructor(provider: MetricsProvider) {
+    const reg = this.registry;
+    collectDefaultMetrics({ register: reg, prefix: 'fleetban_process_' });
+    fromProvider(reg, 'fleetban_messages_received_total', 'Syslog messages and journal entries received, by source and sender.', ['source', 'sender'],
+      () => provider.messages().map((m) => ({ labels: { source: m.source, sender: m.sender }, value: m.received })), 'counter');
+    fromProvider(reg, 'fleetban_messages_parsed_total', 'Messages parsed into events, by source and sender.', ['source', 'sender'],
+      () => provider.messages().map((m) => ({ labels: { source: m.source, sender: m.sender }, value: m.parsed })), 'counter');
+    fromProvider(reg, 'fleetban_messages_dropped_total', 'Messages dropped, by source, sender and reason (not_allowed, too_long, framing, parse, overload).', ['source', 'sender', 'reason'],
+      () => provider.messages().flatMap((m) =>
+        Object.entries(m.dropped).map(([reason, value]) => ({ labels: { source: m.source, sender: m.sender, reason }, value }))), 'counter');
+    fromProvider(reg, 'fleetban_failures_total', 'Failures matched, by jail and filter.', ['jail', 'filter'],
+      () => provider.failures().map((f) => ({ labels: { jail: f.jail, filter: f.filter }, value: f.count })), 'counter');
+    fromProvider(reg, 'fleetban_bans_active', 'Bans in force, by jail.', ['jail'],
+      () => provider.activeBans().map((b) => ({ labels: { jail: b.jail }, value: b.count })), 'gauge');
+    fromProvider(reg, 'fleetban_host_operations_total', 'Ban and unban operations per host, by outcome (applied, failed).', ['host', 'op', 'outcome'],
+      () => provider.hostOps().map((o) => ({ labels: { host: o.host, op: o.op, outcome: o.outcome }, value: o.count })), 'counter');
+    fromProvider(reg, 'fleetban_host_connected', '1 when the SSH session to the host is up.', ['host'],
+      () => provider.hosts().map((h) => ({ labels: { host: h.host }, value: h.connected ? 1 : 0 })), 'gauge');
+    fromProvider(reg, 'fleetban_host_pending_operations', 'Operations recorded for the host and not yet acknowledged.', ['host'],
+      () => provider.hosts().map((h) => ({ labels: { host: h.host }, value: h.pending })), 'gauge');
+    fromProvider(reg, 'fleetban_journal_restarts_total', 'Times the journalctl follower was restarted.', [],
+      () => [{ labels: {}, value: provider.journalRestarts() }], 'counter');
+    this.banDelay = new Histogram({
+      name: 'fleetban_ban_delay_seconds',
+      help: 'Delay from the failure that crossed maxretry to the ban acknowledged on every host in scope.',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [reg],
+    });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** Serve /metrics; rejects naming the address when it cannot bind. */
+  listen(addr: ListenAddress): Promise<void> {
+    const server = createServer((req, res) => {
+      if (req.url !== '/metrics') {
+        res.writeHead(404).end('try /metrics\n');
+        return;
+      }
+      this.text().then(
+        (body) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(body),
+        (err: Error) => res.writeHead(500).end(`${err.message}\n`),
+      );
+    });
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) =>
+        reject(new Error(`metrics: cannot listen on ${addr.host}:${addr.port}: ${err.code ?? err.message}`)),
+      );
+      server.listen(addr.port, addr.host, () => resolve());
+    });
+  }
+
+  close(): Promise<void> {
+    const s = this.server;
+    if (!s) return Promise.resolve();
+    return new Promise((resolve) => s.close(() => resolve()));
+  }
+}
