@@ -1,5 +1,5 @@
 import type { Timezone } from './timezone.js';
-import { daysInMonth, nearestYear } from './year.js';
+import { daysInMonth, inferYear } from './year.js';
 
 /**
  * The two timestamp shapes syslog senders write, scanned in place (no
@@ -152,7 +152,7 @@ export function scanBsdStamp(text: string, i: number, zone: Timezone, now: numbe
   }
   const end = scanClock(text, k, clock);
   if (end < 0) return -1;
-  if (year < 0) year = nearestYear(month, day, clock[0]!, clock[1]!, clock[2]!, now);
+  if (year < 0) year = inferYear(month, day, clock[0]!, clock[1]!, clock[2]!, now);
   if (day > daysInMonth(year, month)) return -1;
   out.time = zone.toEpoch(year, month, day, clock[0]!, clock[1]!, clock[2]!, clock[3]!);
   return end;

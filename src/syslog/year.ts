@@ -1,47 +1,37 @@
 /**
- * RFC 3164 stamps (`Nov 21 19:28:18`) carry no year. The year that puts the
- * stamp closest to now is the right one: a `Dec 31 23:59:58` line read on
- * January 1st was written last year, a `Jan  1 00:00:02` line read on
- * December 31st by a host whose clock runs a little ahead belongs to next
- * year. fail2ban guesses the same way for its own date templates.
+ * RFC 3164 stamps (`Nov 21 19:28:18`) carry no year. The rule here: the
+ * most recent year that does not put the stamp more than a day in the
+ * future. So a `Dec 31 23:59:58` line read on January 1st is last year's;
+ * a `Jan  1 00:00:02` line read late on December 31st, from a host whose
+ * clock runs a little ahead, is next year's; and a line from last January
+ * read in August (a log file given to `fleetban regex`) is this year's, not
+ * five months in the future. For live traffic this is the year that puts
+ * the stamp closest to now; fail2ban allows the same day of slack for
+ * clocks and time zones before it falls back to the previous year.
  *
  * Shared by the syslog parser and the filter engine, so a line read from the
  * network and the same line given to `fleetban regex` get the same year.
  */
 
+/** Slack for clocks running ahead and for time zones: a stamp up to a day ahead of now is still taken as now-ish. */
+const AHEAD_MS = 86_400_000;
+
 /**
- * The year (of `now - 1`, `now`, `now + 1`) that puts the wall-clock stamp
- * `month`/`day` `hour:minute:second` closest to `now` (ms since the epoch).
- * `month` is 0-based like Date's. The comparison is done in UTC terms: the
- * few hours a time zone shifts the stamp matter only for stamps half a year
- * away, where either answer is a guess anyway.
- *
- * A 29th of February goes to the nearest leap year.
+ * Year of the wall-clock stamp `month`/`day` `hour:minute:second` read at
+ * `now` (ms since the epoch). `month` is 0-based like Date's. The
+ * comparison is done in UTC terms; the day of slack covers the few hours a
+ * time zone shifts the stamp. A 29th of February goes to the latest leap
+ * year that fits the same rule.
  */
-export function nearestYear(
-  month: number,
-  day: number,
-  hour: number,
-  minute: number,
-  second: number,
-  now: number,
-): number {
-  const thisYear = new Date(now).getUTCFullYear();
-  const leapOnly = month === 1 && day === 29;
-  let best = thisYear;
-  let bestDistance = Infinity;
-  // Three candidates cover every ordinary date; Feb 29 may need up to four years back or ahead.
-  const reach = leapOnly ? 4 : 1;
-  for (let y = thisYear - reach; y <= thisYear + reach; y++) {
-    if (leapOnly && !isLeapYear(y)) continue;
-    const distance = Math.abs(Date.UTC(y, month, day, hour, minute, second) - now);
-    // On a tie (impossible outside Feb 29) the past wins: logs describe what happened.
-    if (distance < bestDistance) {
-      best = y;
-      bestDistance = distance;
-    }
+export function inferYear(month: number, day: number, hour: number, minute: number, second: number, now: number): number {
+  const limit = now + AHEAD_MS;
+  let y = new Date(limit).getUTCFullYear();
+  // At most four steps back for Feb 29, one for every other date.
+  for (let tries = 0; tries < 8; tries++, y--) {
+    if (month === 1 && day === 29 && !isLeapYear(y)) continue;
+    if (Date.UTC(y, month, day, hour, minute, second) <= limit) return y;
   }
-  return best;
+  return y;
 }
 
 export function isLeapYear(y: number): boolean {
