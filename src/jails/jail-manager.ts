@@ -1,0 +1,660 @@
+import type { Logger } from 'pino';
+import type { BanDecision, Scope } from '../model/ban-decision.js';
+import type { LogEvent } from '../model/log-event.js';
+import { canonicalIp, formatCidr, parseCidr, parseIp, prefixKey } from '../net/address.js';
+import type { CidrSet } from '../net/cidr-set.js';
+import type { BanRecord, FailureRecord, StateStore } from '../state/state-store.js';
+import { BanTimeIncrement } from './ban-time-increment.js';
+import { ExpiryQueue } from './expiry-queue.js';
+import type { JailMatch } from './filter-match.js';
+import { runIgnoreCommand } from './ignore-command.js';
+import { LOOPBACK, cidrsOverlap, isLoopback, systemResolver, type NameResolver } from './ignore-list.js';
+import { BANS_SOURCE, formatScope, parseScope, type JailConfig } from './jail-config.js';
+import { JailError } from './jail-error.js';
+import type { JailStatus } from './jail-status.js';
+import { Jail, type ActiveBan } from './jail.js';
+import { scrubFields, scrubPasswords } from './password-scrub.js';
+
+export type UnbanReason = 'expired' | 'manual' | 'start' | 'reload';
+
+/** Who hears of bans: the fleet, which applies them on the mail servers. */
+export interface BanListener {
+  onBan(d: BanDecision): void;
+  /**
+   * A ban ended. `reason`: its time ran out; an administrator lifted it; it
+   * ended while the service was down (or its jail is gone) and is lifted at
+   * start; its jail was removed by a reload.
+   */
+  onUnban(jail: string, ip: string, scope: Scope, origins: string[], reason: UnbanReason): void;
+}
+
+export interface JailManagerOptions {
+  state: StateStore;
+  jails: JailConfig[];
+  listener: BanListener;
+  /** Loopback, the central host's addresses, every fleet host's: never banned. */
+  neverBan: CidrSet;
+  logger: Logger;
+  /** The clock, ms since the epoch (tests pass their own). */
+  now?: () => number;
+  /** Ban history older than this many seconds is forgotten (fail2ban's dbpurgeage; default 1 day). */
+  dbPurgeAge?: number;
+  /** How far ahead of arrival a stamp may be before it counts as forged, ms (default 60 s: clock skew). */
+  futureToleranceMs?: number;
+  /** Most addresses tracked per jail; the oldest make room beyond it (default 4,000,000). */
+  maxTracked?: number;
+  /** Resolves ignoreip host names (default: the system resolver). */
+  resolver?: NameResolver;
+  random?: () => number;
+  /** Run the expiry timer (default true; tests drive `tick()` themselves). */
+  timers?: boolean;
+}
+
+const SWEEP_EVERY_MS = 60_000;
+const PURGE_EVERY_MS = 3_600_000;
+const MAX_ORIGINS = 65_535;
+const FORGED_LOG_EVERY_MS = 10_000;
+
+/**
+ * Turns failures into bans, for every jail (fail2ban's jail, failmanager,
+ * banmanager and observer together):
+ * - failures are counted per jail and address across the whole fleet, in a
+ *   sliding window of findtime by event time;
+ * - maxretry of them within findtime ban the address for bantime, longer for
+ *   an address banned before (bantime.increment);
+ * - ignoreip, ignoreself, ignorecommand, loopback and the fleet's own
+ *   addresses are never banned: their failures are counted as ignored;
+ * - a ban is written to the state database before the listener hears of it,
+ *   and every ban ends, even one whose time ran out while the service was down.
+ */
+export class JailManager {
+  private readonly jails = new Map<string, Jail>();
+  private readonly state: StateStore;
+  private readonly listener: BanListener;
+  private readonly neverBan: CidrSet;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly resolver: NameResolver;
+  private readonly dbPurgeAgeMs: number;
+  private readonly futureToleranceMs: number;
+  private readonly maxTracked: number;
+  private readonly timers: boolean;
+  private readonly expiry = new ExpiryQueue();
+  private readonly originIds = new Map<string, number>();
+  private readonly originNames: string[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private unregisterFlush: (() => void) | undefined;
+  private lastSweep = 0;
+  private lastPurge = 0;
+  private started = false;
+  /** Failures for jails this manager does not have (a wiring mistake, or a reload in flight). */
+  unknownJail = 0;
+
+  constructor(o: JailManagerOptions) {
+    this.state = o.state;
+    this.listener = o.listener;
+    this.neverBan = o.neverBan;
+    this.log = o.logger;
+    this.now = o.now ?? Date.now;
+    this.random = o.random ?? Math.random;
+    this.resolver = o.resolver ?? systemResolver;
+    this.dbPurgeAgeMs = (o.dbPurgeAge ?? 86_400) * 1000;
+    this.futureToleranceMs = o.futureToleranceMs ?? 60_000;
+    this.maxTracked = o.maxTracked ?? 4_000_000;
+    this.timers = o.timers ?? true;
+    this.internOrigin('?');
+    for (const c of o.jails) this.jails.set(c.name, new Jail(c, this.random));
+  }
+
+  // ---- life cycle ------------------------------------------------------
+
+  /**
+   * Restore bans, failures and history from the state database; lift, and
+   * announce, the bans that ended while the service was down; start the
+   * expiry timer; resolve ignoreip names (see `resolveIgnoreNames`).
+   */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const now = this.now();
+    const ended: BanRecord[] = [];
+    for (const rec of this.state.loadBans()) {
+      const jail = this.jails.get(rec.jail);
+      if (!jail || (rec.until !== null && rec.until <= now)) {
+        ended.push(rec);
+        continue;
+      }
+      this.restoreBan(jail, rec);
+    }
+    if (ended.length > 0) {
+      this.state.removeBans(ended);
+      this.log.info({ count: ended.length }, 'lifting bans that ended while fleetban was down');
+      for (const rec of ended) {
+        this.announceUnban(rec.jail, rec.ip, parseScope(rec.scope) ?? { kind: 'fleet' }, rec.origins, 'start');
+      }
+    }
+    for (const jail of this.jails.values()) this.restoreJail(jail, now);
+    this.unregisterFlush = this.state.onFlush(() => this.writeFailures());
+    this.lastSweep = now;
+    this.lastPurge = now;
+    if (this.timers) {
+      this.timer = setInterval(() => this.tick(), 1000);
+      this.timer.unref();
+    }
+    void this.resolveIgnoreNames();
+  }
+
+  /** Stop the timer and write pending failures. The state store stays open (its owner closes it). */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    try {
+      this.state.flush();
+    } catch (err) {
+      this.log.error({ err }, 'writing failures at stop failed');
+    }
+    this.unregisterFlush?.();
+    this.unregisterFlush = undefined;
+  }
+
+  /**
+   * Resolve the host names of every jail's ignoreip. start() and reload()
+   * call it without waiting; the service may await it before it opens its
+   * listeners so that no failure of an ignored name is counted meanwhile.
+   */
+  async resolveIgnoreNames(): Promise<void> {
+    await Promise.all(
+      [...this.jails.values()].map(async (jail) => {
+        if (jail.ignore.names.length === 0) return;
+        const failed = await jail.ignore.resolve(this.resolver);
+        for (const f of failed) this.log.warn({ jail: jail.name, name: f.name, error: f.error }, 'ignoreip: cannot resolve a host name');
+        this.dropIgnored(jail);
+      }),
+    );
+  }
+
+  /**
+   * Take a new set of jails: jails that remain keep their failures and bans
+   * (under their new options); new jails start empty; bans of removed jails
+   * are lifted and announced.
+   */
+  reload(configs: JailConfig[]): void {
+    const now = this.now();
+    const next = new Set(configs.map((c) => c.name));
+    for (const [name, jail] of this.jails) {
+      if (next.has(name)) continue;
+      const lifted = [...jail.bans.values()];
+      this.state.removeBans(lifted);
+      this.state.dropFailures(name);
+      this.jails.delete(name);
+      for (const b of lifted) this.announceUnban(name, b.ip, b.scope, b.origins, 'reload');
+      this.log.info({ jail: name, lifted: lifted.length }, 'jail removed by reload');
+    }
+    for (const c of configs) {
+      const jail = this.jails.get(c.name);
+      if (jail) {
+        jail.reconfigure(c, this.random);
+        this.dropIgnored(jail);
+      } else {
+        const fresh = new Jail(c, this.random);
+        this.jails.set(c.name, fresh);
+        if (this.started) this.restoreJail(fresh, now);
+      }
+    }
+    void this.resolveIgnoreNames();
+  }
+
+  // ---- failures ----------------------------------------------------------
+
+  /** A filter of `jail` matched `ev`: count one failure of `match.ip`. */
+  onMatch(jailName: string, match: JailMatch, ev: LogEvent): void {
+    const jail = this.jails.get(jailName);
+    if (jail === undefined) {
+      this.unknownJail++;
+      return;
+    }
+    const arrival = Number.isFinite(ev.received) ? ev.received : this.now();
+    let time = Number.isFinite(match.time) ? match.time : ev.time;
+    if (!Number.isFinite(time)) {
+      time = arrival;
+    } else if (time > arrival + this.futureToleranceMs || time < arrival - jail.findTimeMs) {
+      // A stamp from the future, or older than the window: a forged or
+      // replayed line must neither escape the window nor stretch it.
+      this.noteForged(jail, match.ip, time, arrival, ev.origin);
+      time = arrival;
+    }
+    this.countFailure(jail, match.ip, time, ev.origin, match.fields, match.line);
+  }
+
+  private countFailure(
+    jail: Jail,
+    ip: string,
+    time: number,
+    origin: string,
+    fields: Record<string, string>,
+    line: string,
+    presetKey?: string,
+  ): void {
+    const key = presetKey ?? this.keyOf(jail, ip);
+    if (key === null) {
+      jail.ignored++;
+      return;
+    }
+    if (jail.bans.has(key)) return; // already banned: nothing more to decide
+    const window = jail.window;
+    if (!window.has(key)) {
+      if (this.isIgnored(jail, ip)) {
+        jail.ignored++;
+        return;
+      }
+      if (window.size >= this.maxTracked) {
+        const oldest = window.oldestKey();
+        if (oldest !== undefined) {
+          window.delete(oldest);
+          jail.dirty.add(oldest);
+          jail.evicted++;
+        }
+      }
+    } else if (key !== ip && this.isIgnored(jail, ip)) {
+      // Per-prefix counting: each address of the network is checked.
+      jail.ignored++;
+      return;
+    }
+    jail.totalFailed++;
+    const weight = jail.badCounts.size > 0 ? BanTimeIncrement.failureWeight(jail.badCounts.get(key) ?? 0, jail.config.maxRetry) : 1;
+    const lineSeq = jail.ring.push(key, line, window.lastLine(key));
+    jail.dirty.add(key);
+    if (!window.add(key, time, this.internOrigin(origin), weight, lineSeq)) return;
+
+    // Due for a ban.
+    if (jail.config.ignoreCommand) {
+      this.banAfterIgnoreCommand(jail, key, ip, fields);
+      return;
+    }
+    this.banKey(jail, key, fields, false);
+  }
+
+  private banAfterIgnoreCommand(jail: Jail, key: string, ip: string, fields: Record<string, string>): void {
+    const until = jail.commandIgnores.get(key);
+    const now = this.now();
+    if (until !== undefined && until > now) {
+      this.forgetFailures(jail, key);
+      jail.ignored++;
+      return;
+    }
+    if (jail.commandPending.has(key)) return;
+    jail.commandPending.add(key);
+    const command = jail.config.ignoreCommand!;
+    void runIgnoreCommand(command, ip).then((verdict) => {
+      jail.commandPending.delete(key);
+      if (this.jails.get(jail.name) !== jail || jail.bans.has(key)) return;
+      if (verdict.error) this.log.warn({ jail: jail.name, ip, error: verdict.error }, 'ignorecommand failed; banning');
+      if (verdict.ignore) {
+        if (jail.commandIgnores.size > 100_000) jail.commandIgnores.clear();
+        jail.commandIgnores.set(key, this.now() + jail.findTimeMs);
+        this.forgetFailures(jail, key);
+        jail.ignored++;
+        this.log.info({ jail: jail.name, ip }, 'ignorecommand: address ignored');
+        return;
+      }
+      this.banKey(jail, key, fields, false);
+    });
+  }
+
+  private forgetFailures(jail: Jail, key: string): void {
+    if (jail.window.delete(key)) jail.dirty.add(key);
+  }
+
+  // ---- bans ------------------------------------------------------------
+
+  /**
+   * Ban `ip` in `jail` as if the jail had decided it (fleetban ban).
+   * Returns the ban; an address already banned keeps its ban, returned as is.
+   */
+  ban(jailName: string, ipText: string): BanDecision {
+    const jail = this.jailOrThrow(jailName);
+    const ip = canonicalIp(ipText.trim());
+    if (ip === null) throw new JailError(`not an IP address: ${JSON.stringify(ipText)}`, 'invalid-ip');
+    const key = this.keyOf(jail, ip) ?? ip;
+    const a = parseIp(ip)!;
+    if (isLoopback(a) || this.neverBan.has(ip) || (key !== ip && LOOPBACK.some((c) => cidrsOverlap(c, parseCidr(key)!)))) {
+      throw new JailError(`${ip} is loopback, the central host or a fleet host: it is never banned`, 'never-ban');
+    }
+    const existing = jail.bans.get(key);
+    if (existing) return existing;
+    return this.banKey(jail, key, {}, true);
+  }
+
+  /** True when `ip` (or its network, for per-prefix jails) is banned in `jail`. */
+  isBanned(jailName: string, ipText: string): boolean {
+    const jail = this.jails.get(jailName);
+    if (!jail) return false;
+    return this.keysFor(jail, ipText).some((k) => jail.bans.has(k));
+  }
+
+  private banKey(jail: Jail, key: string, fields: Record<string, string>, manual: boolean): ActiveBan {
+    const now = this.now();
+    const cfg = jail.config;
+    const inJail = this.state.history(cfg.name, key);
+    const previous = cfg.increment.overallJails ? (this.state.historyAllJails(key)?.count ?? 0) : (inJail?.count ?? 0);
+    const banTime = jail.increment.banTime(cfg.banTime, previous);
+    const failures = jail.window.count(key);
+    const origins = jail.window.originIds(key).map((id) => this.originNames[id]!).filter((o) => o !== '?');
+    const matches = jail.ring.collect(key, jail.window.lastLine(key), cfg.maxMatches).map(scrubPasswords);
+    // A manual ban in an origin-scoped jail has no origin to go to: it goes everywhere.
+    const scope: Scope = manual && cfg.scope.kind === 'origin' ? { kind: 'fleet' } : cfg.scope;
+    const ban: ActiveBan = {
+      jail: cfg.name,
+      ip: key,
+      since: now,
+      until: banTime < 0 ? null : now + Math.round(banTime * 1000),
+      count: previous + 1,
+      failures,
+      scope,
+      origins,
+      fields: scrubFields(fields),
+      manual,
+      matches,
+    };
+    // On disk first: a ban the fleet hears of survives a crash.
+    this.state.commitBan(
+      {
+        jail: ban.jail,
+        ip: key,
+        since: ban.since,
+        until: ban.until,
+        count: ban.count,
+        failures,
+        scope: formatScope(scope),
+        origins,
+        fields: ban.fields,
+        matches,
+        manual,
+      },
+      { jail: cfg.name, ip: key, time: now, banTime: banTime < 0 ? -1 : banTime, count: (inJail?.count ?? 0) + 1 },
+    );
+    jail.window.delete(key);
+    jail.dirty.delete(key);
+    jail.bans.set(key, ban);
+    jail.totalBanned++;
+    if (cfg.increment.enabled) jail.badCounts.set(key, (inJail?.count ?? 0) + 1);
+    if (ban.until !== null) this.expiry.push(ban.until, cfg.name, key);
+    this.log.info(
+      { jail: cfg.name, ip: key, until: ban.until === null ? 'never' : new Date(ban.until).toISOString(), count: ban.count, failures, manual },
+      'Ban',
+    );
+    try {
+      this.listener.onBan(ban);
+    } catch (err) {
+      this.log.error({ err, jail: cfg.name, ip: key }, 'ban listener failed');
+    }
+    this.feedRecidive(ban);
+    return ban;
+  }
+
+  /** Jails with `sources = bans` count every ban of the other jails as one failure (recidive). */
+  private feedRecidive(ban: ActiveBan): void {
+    const from = this.jails.get(ban.jail);
+    if (!from || from.config.sources.includes(BANS_SOURCE)) return;
+    for (const jail of this.jails.values()) {
+      if (jail === from || !jail.config.sources.includes(BANS_SOURCE)) continue;
+      const line = `[${ban.jail}] Ban ${ban.ip}`;
+      // A network banned by a per-prefix jail stays that network.
+      const preset = ban.ip.includes('/') ? ban.ip : undefined;
+      this.countFailure(jail, preset ? ban.ip.split('/')[0]! : ban.ip, ban.since, ban.origins[0] ?? '?', ban.fields, line, preset);
+    }
+  }
+
+  /**
+   * Lift the bans of `ip` (an address, or a network for per-prefix jails) in
+   * `jail`, or in every jail; returns how many were lifted.
+   */
+  unban(jailName: string | undefined, ipText: string): number {
+    const jails = jailName === undefined ? [...this.jails.values()] : [this.jailOrThrow(jailName)];
+    if (canonicalIp(ipText.trim()) === null && parseCidr(ipText.trim()) === null) {
+      throw new JailError(`not an IP address: ${JSON.stringify(ipText)}`, 'invalid-ip');
+    }
+    const lifted: ActiveBan[] = [];
+    for (const jail of jails) {
+      for (const key of this.keysFor(jail, ipText)) {
+        const b = jail.bans.get(key);
+        if (b) lifted.push(b);
+      }
+    }
+    this.lift(lifted, 'manual');
+    return lifted.length;
+  }
+
+  private lift(bans: readonly ActiveBan[], reason: UnbanReason): void {
+    if (bans.length === 0) return;
+    this.state.removeBans(bans);
+    for (const b of bans) this.jails.get(b.jail)?.bans.delete(b.ip);
+    for (const b of bans) this.announceUnban(b.jail, b.ip, b.scope, b.origins, reason);
+  }
+
+  private announceUnban(jail: string, ip: string, scope: Scope, origins: string[], reason: UnbanReason): void {
+    this.log.info({ jail, ip, reason }, 'Unban');
+    try {
+      this.listener.onUnban(jail, ip, scope, origins, reason);
+    } catch (err) {
+      this.log.error({ err, jail, ip }, 'unban listener failed');
+    }
+  }
+
+  /**
+   * Lift bans whose time is up; every minute also forget failures that left
+   * their window and, every hour, ban history older than dbpurgeage. The
+   * timer calls it every second.
+   */
+  tick(): void {
+    const now = this.now();
+    const due: ActiveBan[] = [];
+    for (let top = this.expiry.peek(); top !== undefined && top <= now; top = this.expiry.peek()) {
+      const e = this.expiry.pop()!;
+      const b = this.jails.get(e.jail)?.bans.get(e.key);
+      if (b && b.until === e.until) due.push(b);
+    }
+    try {
+      this.lift(due, 'expired');
+      if (now - this.lastSweep >= SWEEP_EVERY_MS) {
+        this.lastSweep = now;
+        for (const jail of this.jails.values()) {
+          const cutoff = now - jail.findTimeMs;
+          for (const k of jail.window.sweep(cutoff)) jail.dirty.delete(k);
+          this.state.purgeFailures(jail.name, cutoff);
+          if (jail.commandIgnores.size > 0) for (const [k, u] of jail.commandIgnores) if (u <= now) jail.commandIgnores.delete(k);
+        }
+      }
+      if (now - this.lastPurge >= PURGE_EVERY_MS) {
+        this.lastPurge = now;
+        this.state.purgeHistory(now - this.dbPurgeAgeMs);
+        for (const jail of this.jails.values()) this.loadBadCounts(jail, now);
+      }
+    } catch (err) {
+      this.log.error({ err }, 'jail housekeeping failed');
+    }
+  }
+
+  // ---- queries ---------------------------------------------------------
+
+  /** One jail's status (with its banned addresses), or every jail's. */
+  status(jailName?: string): JailStatus | JailStatus[] {
+    if (jailName !== undefined) {
+      const jail = this.jailOrThrow(jailName);
+      return { ...this.statusOf(jail), bannedIps: [...jail.bans.keys()] };
+    }
+    return [...this.jails.values()].map((j) => this.statusOf(j));
+  }
+
+  private statusOf(jail: Jail): JailStatus {
+    const c = jail.config;
+    return {
+      jail: c.name,
+      filter: c.filter?.name ?? null,
+      scope: formatScope(c.scope),
+      sources: c.sources,
+      maxRetry: c.maxRetry,
+      findTime: c.findTime,
+      banTime: c.banTime,
+      currentlyFailed: jail.window.size,
+      totalFailed: jail.totalFailed,
+      currentlyBanned: jail.bans.size,
+      totalBanned: jail.totalBanned,
+      ignored: jail.ignored,
+      forged: jail.forged,
+    };
+  }
+
+  jailNames(): string[] {
+    return [...this.jails.keys()];
+  }
+
+  /** Every active ban (the fleet compares them with what each host has). */
+  activeBans(): BanDecision[] {
+    const out: BanDecision[] = [];
+    for (const j of this.jails.values()) out.push(...j.bans.values());
+    return out;
+  }
+
+  // ---- internals -------------------------------------------------------
+
+  private jailOrThrow(name: string): Jail {
+    const j = this.jails.get(name);
+    if (!j) throw new JailError(`no such jail: ${JSON.stringify(name)} (jails: ${[...this.jails.keys()].join(', ') || 'none'})`, 'unknown-jail');
+    return j;
+  }
+
+  /**
+   * The failure and ban key of `ip` in `jail`: the address, or its network
+   * when the jail counts IPv6 per prefix (unless that network holds an
+   * address never to be banned: then the address alone). null when `ip` is
+   * not an address.
+   */
+  private keyOf(jail: Jail, ip: string): string | null {
+    const p = jail.config.ipv6Prefix;
+    if (p >= 128 || ip.indexOf(':') === -1) return ip;
+    const key = prefixKey(ip, p);
+    if (key === ip) return parseIp(ip) ? ip : null;
+    const net = parseCidr(key);
+    if (!net) return null;
+    if (jail.ignore.overlaps(net) || LOOPBACK.some((c) => cidrsOverlap(c, net)) || this.neverBan.has(formatCidr(net).split('/')[0]!)) {
+      return ip;
+    }
+    return key;
+  }
+
+  /** The keys an address or network text given by an administrator may be banned under in `jail`. */
+  private keysFor(jail: Jail, text: string): string[] {
+    const t = text.trim();
+    const ip = canonicalIp(t);
+    if (ip !== null) {
+      const k = this.keyOf(jail, ip);
+      return k !== null && k !== ip ? [ip, k] : [ip];
+    }
+    const net = parseCidr(t);
+    return net ? [formatCidr(net)] : [];
+  }
+
+  private isIgnored(jail: Jail, ip: string): boolean {
+    const a = parseIp(ip);
+    if (a === null) return true; // not an address: nothing to ban
+    return isLoopback(a) || this.neverBan.has(ip) || jail.ignore.has(a);
+  }
+
+  /** After ignore lists change, forget failures of addresses now ignored. */
+  private dropIgnored(jail: Jail): void {
+    const drop: string[] = [];
+    for (const key of jail.window.keysIterator()) {
+      const ip = key.includes('/') ? key.split('/')[0]! : key;
+      if (this.isIgnored(jail, ip)) drop.push(key);
+    }
+    for (const k of drop) this.forgetFailures(jail, k);
+  }
+
+  private noteForged(jail: Jail, ip: string, stamp: number, arrival: number, origin: string): void {
+    jail.forged++;
+    if (arrival - jail.forgedLoggedAt < FORGED_LOG_EVERY_MS) {
+      jail.forgedSuppressed++;
+      return;
+    }
+    this.log.warn(
+      {
+        jail: jail.name,
+        ip,
+        origin,
+        stamp: new Date(stamp).toISOString(),
+        arrival: new Date(arrival).toISOString(),
+        suppressed: jail.forgedSuppressed,
+      },
+      'failure stamped in the future or before findtime: counted at arrival time',
+    );
+    jail.forgedLoggedAt = arrival;
+    jail.forgedSuppressed = 0;
+  }
+
+  private internOrigin(name: string): number {
+    let id = this.originIds.get(name);
+    if (id === undefined) {
+      if (this.originNames.length >= MAX_ORIGINS) return 0;
+      id = this.originNames.length;
+      this.originIds.set(name, id);
+      this.originNames.push(name);
+    }
+    return id;
+  }
+
+  private restoreBan(jail: Jail, rec: BanRecord): void {
+    const ban: ActiveBan = {
+      jail: rec.jail,
+      ip: rec.ip,
+      since: rec.since,
+      until: rec.until,
+      count: rec.count,
+      failures: rec.failures,
+      scope: parseScope(rec.scope) ?? { kind: 'fleet' },
+      origins: rec.origins,
+      fields: rec.fields,
+      manual: rec.manual,
+      matches: rec.matches,
+    };
+    jail.bans.set(rec.ip, ban);
+    if (rec.until !== null) this.expiry.push(rec.until, rec.jail, rec.ip);
+  }
+
+  /** Failures and history of one jail from the state database. */
+  private restoreJail(jail: Jail, now: number): void {
+    const cutoff = now - jail.findTimeMs;
+    for (const f of this.state.loadFailures(jail.name, cutoff)) {
+      if (jail.bans.has(f.ip)) continue;
+      for (let i = 0; i < f.times.length; i++) {
+        const t = f.times[i]!;
+        if (t < cutoff) continue;
+        jail.window.add(f.ip, t, this.internOrigin(f.origins[i] ?? '?'), 1, -1);
+      }
+    }
+    this.state.purgeFailures(jail.name, cutoff);
+    this.loadBadCounts(jail, now);
+  }
+
+  private loadBadCounts(jail: Jail, now: number): void {
+    jail.badCounts.clear();
+    if (!jail.config.increment.enabled) return;
+    for (const h of this.state.historyOfJail(jail.name, now - this.dbPurgeAgeMs)) jail.badCounts.set(h.ip, h.count);
+  }
+
+  /** Inside the state's flush transaction: write the failures that changed. */
+  private writeFailures(): void {
+    for (const jail of this.jails.values()) {
+      if (jail.dirty.size === 0) continue;
+      const records: (FailureRecord | { ip: string; times: [] })[] = [];
+      for (const key of jail.dirty) {
+        const snap = jail.window.snapshot(key);
+        if (!snap) records.push({ ip: key, times: [] as [] });
+        else records.push({ ip: key, times: snap.times, origins: snap.origins.map((id) => this.originNames[id] ?? '?') });
+      }
+      this.state.writeFailures(jail.name, records);
+      jail.dirty.clear();
+    }
+  }
+}

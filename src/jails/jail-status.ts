@@ -1,0 +1,27 @@
+/** What `fleetban status [JAIL]` shows of a jail (fail2ban-client's status, plus fleetban's counters). */
+export interface JailStatus {
+  jail: string;
+  /** filter.d name, or null for a jail fed by `sources = bans`. */
+  filter: string | null;
+  scope: string;
+  /** Empty: every log source. */
+  sources: string[];
+  maxRetry: number;
+  /** Seconds. */
+  findTime: number;
+  /** Seconds; negative for ever. */
+  banTime: number;
+  /** Addresses with failures inside findtime now. */
+  currentlyFailed: number;
+  /** Failures counted since the service started. */
+  totalFailed: number;
+  currentlyBanned: number;
+  /** Bans since the service started. */
+  totalBanned: number;
+  /** Failures of addresses never to be banned (ignoreip, ignoreself, ignorecommand, loopback, fleet hosts). */
+  ignored: number;
+  /** Failures whose stamp lay in the future or before findtime, counted at arrival time. */
+  forged: number;
+  /** Banned addresses, for the status of one jail. */
+  bannedIps?: string[];
+}

@@ -1,0 +1,76 @@
+import type { BanDecision } from '../model/ban-decision.js';
+import { BanTimeIncrement } from './ban-time-increment.js';
+import { FailureWindow } from './failure-window.js';
+import { IgnoreList } from './ignore-list.js';
+import type { JailConfig } from './jail-config.js';
+import { MatchRing } from './match-ring.js';
+
+/** A ban held in memory: the decision as announced, with the lines kept for it. */
+export interface ActiveBan extends BanDecision {
+  matches: string[];
+}
+
+/**
+ * One jail at run time (fail2ban's server-side jail): its configuration, its
+ * failure window, its bans, and its counters. JailManager drives it.
+ */
+export class Jail {
+  window: FailureWindow;
+  readonly ring = new MatchRing(4096);
+  ignore: IgnoreList;
+  increment: BanTimeIncrement;
+  readonly bans = new Map<string, ActiveBan>();
+  /** Addresses whose failures changed since the last flush to the state database. */
+  readonly dirty = new Set<string>();
+  /** Earlier ban counts (bantime.increment): a known offender's failures weigh more. */
+  readonly badCounts = new Map<string, number>();
+  /** ignorecommand verdicts "ignore": address -> until (ms). */
+  readonly commandIgnores = new Map<string, number>();
+  /** Addresses whose ignorecommand is running. */
+  readonly commandPending = new Set<string>();
+
+  totalFailed = 0;
+  totalBanned = 0;
+  ignored = 0;
+  forged = 0;
+  evicted = 0;
+  forgedLoggedAt = -Infinity;
+  forgedSuppressed = 0;
+
+  constructor(
+    public config: JailConfig,
+    random: () => number,
+  ) {
+    this.window = new FailureWindow(config.maxRetry, config.findTime * 1000);
+    this.ignore = new IgnoreList(config.ignoreIp, config.ignoreSelf);
+    this.increment = new BanTimeIncrement(config.increment, random);
+  }
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  get findTimeMs(): number {
+    return this.config.findTime * 1000;
+  }
+
+  /** Take a new configuration of the same jail, keeping its failures and bans. */
+  reconfigure(config: JailConfig, random: () => number): void {
+    const old = this.config;
+    this.config = config;
+    this.ignore = new IgnoreList(config.ignoreIp, config.ignoreSelf);
+    this.increment = new BanTimeIncrement(config.increment, random);
+    if (old.maxRetry !== config.maxRetry || old.findTime !== config.findTime) {
+      // The window's shape changed: carry the failures over into a new one.
+      const next = new FailureWindow(config.maxRetry, config.findTime * 1000);
+      for (const key of this.window.keysIterator()) {
+        const snap = this.window.snapshot(key)!;
+        const line = this.window.lastLine(key);
+        for (let i = 0; i < snap.times.length; i++) next.add(key, snap.times[i]!, snap.origins[i]!, 1, i === 0 ? line : -1);
+        this.dirty.add(key);
+      }
+      this.window = next;
+    }
+    if (!config.increment.enabled) this.badCounts.clear();
+  }
+}

@@ -1,0 +1,70 @@
+import type { Database } from 'better-sqlite3';
+
+/**
+ * The state database's schema, one migration per version. `PRAGMA
+ * user_version` holds the version reached; a migration runs in the same
+ * transaction as the version bump, so a crash leaves either the old schema or
+ * the new one. Never edit a migration that has shipped: add the next one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: bans, ban history, pending failures, source cursors, the fleet ledger.
+  `
+  -- Active bans. until is NULL for a ban for ever. Times in ms since the epoch.
+  CREATE TABLE bans (
+    jail TEXT NOT NULL, ip TEXT NOT NULL,
+    since INTEGER NOT NULL, until INTEGER,
+    count INTEGER NOT NULL, failures INTEGER NOT NULL,
+    scope TEXT NOT NULL,
+    origins TEXT NOT NULL,              -- JSON array of origin names
+    fields TEXT NOT NULL,               -- JSON object of the last failure's captured fields
+    matches TEXT NOT NULL,              -- JSON array of matched lines, passwords removed
+    manual INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (jail, ip));
+
+  -- One row per jail and address ever banned (fail2ban's "bips"), for
+  -- bantime.increment: when, how long (seconds, -1 for ever), how many times.
+  CREATE TABLE ban_history (
+    jail TEXT NOT NULL, ip TEXT NOT NULL,
+    time INTEGER NOT NULL, bantime INTEGER NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (jail, ip)) WITHOUT ROWID;
+  CREATE INDEX ban_history_ip ON ban_history (ip);
+
+  -- Failures not yet leading to a ban: the event times (ms) of the ones
+  -- still counted and the origin of each, as JSON arrays.
+  CREATE TABLE failures (
+    jail TEXT NOT NULL, ip TEXT NOT NULL,
+    last INTEGER NOT NULL, times TEXT NOT NULL, origins TEXT NOT NULL,
+    PRIMARY KEY (jail, ip)) WITHOUT ROWID;
+  CREATE INDEX failures_last ON failures (jail, last);
+
+  -- Where each source stopped reading (the journal's __CURSOR).
+  CREATE TABLE cursors (
+    source TEXT NOT NULL PRIMARY KEY, cursor TEXT NOT NULL, updated INTEGER NOT NULL);
+
+  CREATE TABLE ledger (
+    host TEXT NOT NULL, jail TEXT NOT NULL, ip TEXT NOT NULL,
+    want TEXT NOT NULL CHECK (want IN ('ban','unban')),            -- what the host should have
+    status TEXT NOT NULL CHECK (status IN ('pending','applied','failed')),
+    error TEXT, attempts INTEGER NOT NULL DEFAULT 0, updated INTEGER NOT NULL,
+    PRIMARY KEY (host, jail, ip));
+  `,
+];
+
+export class SchemaError extends Error {}
+
+/** Bring `db` to the latest schema; returns the version it had. */
+export function migrate(db: Database): number {
+  const from = db.pragma('user_version', { simple: true }) as number;
+  if (from > MIGRATIONS.length) {
+    throw new SchemaError(
+      `state database has schema version ${from}, newer than this fleetban knows (${MIGRATIONS.length}): it was written by a newer release`,
+    );
+  }
+  for (let v = from; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+  return from;
+}
