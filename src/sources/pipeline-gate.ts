@@ -7,35 +7,23 @@ export interface Pausable {
 
 /**
  * Backpressure between the listeners and the pipeline behind them. When the
- * sink refuses more (`push` returned false) the gate closes: stream
+ * sink says it is full (`push` returned false) the gate closes and stream
  * connections pause reading, so their senders slow down in the kernel's
- * socket buffers instead of growing our memory; UDP, which cannot slow
- * anyone, drops and counts. The sink's drain opens the gate again.
- *
- * If no drain comes within `retryMs` the gate opens anyway: a sink that
- * forgot to call its drain listeners would otherwise stop every connection
- * for good, and a pipeline that is still full just closes the gate again
- * after one more chunk per connection.
+ * socket buffers instead of growing our memory. The sink's drain listener
+ * (called on every drain, as the Pipeline does) opens it again.
  */
 export class PipelineGate {
   full = false;
   private readonly parked = new Set<Pausable>();
-  private retry: NodeJS.Timeout | undefined;
   private disposed = false;
 
-  constructor(
-    sink: EventSink,
-    private readonly retryMs = 1000,
-  ) {
+  constructor(sink: EventSink) {
     sink.onDrain(() => this.open());
   }
 
   /** The sink refused more. */
   close(): void {
-    if (this.full || this.disposed) return;
-    this.full = true;
-    this.retry = setTimeout(() => this.open(), this.retryMs);
-    this.retry.unref();
+    if (!this.disposed) this.full = true;
   }
 
   park(p: Pausable): void {
@@ -47,18 +35,17 @@ export class PipelineGate {
   }
 
   open(): void {
-    if (this.retry) clearTimeout(this.retry);
-    this.retry = undefined;
     this.full = false;
     const waiting = [...this.parked];
     this.parked.clear();
-    // Resumed sockets read on a later tick; one that refills the pipeline closes the gate and parks again.
+    // Resumed sockets read on a later tick; one that fills the pipeline again closes the gate and parks again.
     for (const p of waiting) p.resumeReading();
   }
 
+  /** Listeners stopped: the sink may still call the drain listener; it then does nothing. */
   dispose(): void {
     this.disposed = true;
-    if (this.retry) clearTimeout(this.retry);
+    this.full = false;
     this.parked.clear();
   }
 }

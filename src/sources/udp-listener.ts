@@ -8,10 +8,21 @@ import { toLogEvent } from './syslog-event.js';
 
 /**
  * Syslog over UDP (RFC 5426) on one address: one datagram, one message.
- * UDP cannot slow a sender down, so the only defence against bursts is a
- * large kernel receive buffer; when the pipeline is full, datagrams are
- * dropped and counted as overload.
+ * UDP cannot slow a sender down: the defences against bursts are a large
+ * kernel receive buffer and the pipeline's queue, which takes UDP events
+ * even above its high-water mark and drops only at its hard limit. Those
+ * drops are counted here as overload, per listener and per sender, when the
+ * sink reports them (see OverloadCounting).
  */
+/**
+ * A sink that counts the events it had to drop (the Pipeline does, at its
+ * hard limit). Not part of EventSink: a sink without it simply never shows
+ * UDP overload here.
+ */
+export interface OverloadCounting {
+  readonly dropped: number;
+}
+
 export class UdpListener {
   readonly name: string;
   private socket: dgram.Socket | undefined;
@@ -102,15 +113,26 @@ export class UdpListener {
       pc.dropped['too-long']++;
       return;
     }
-    if (gate.full) {
-      c.dropped.overload++;
-      pc.dropped.overload++;
-      return;
-    }
     const ev = toLogEvent('udp', c, peer, msg, 0, msg.length, Date.now());
     if (!ev) return;
-    c.parsed++;
-    pc.parsed++;
-    if (!sink.push(ev)) gate.close();
+    const droppedBefore = this.sinkDropped();
+    if (sink.push(ev)) {
+      c.parsed++;
+      pc.parsed++;
+      return;
+    }
+    // Full: TCP and TLS pause until the drain. Was this event queued anyway, or dropped?
+    gate.close();
+    if (this.sinkDropped() !== droppedBefore) {
+      c.dropped.overload++;
+      pc.dropped.overload++;
+    } else {
+      c.parsed++;
+      pc.parsed++;
+    }
+  }
+
+  private sinkDropped(): number {
+    return (this.ctx.sink as Partial<OverloadCounting>).dropped ?? 0;
   }
 }
