@@ -1,0 +1,414 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { ActionFamily, ActionSpec } from '../config/action-reader.js';
+import type { FleetDriver, FleetHost } from '../config/fleet-reader.js';
+import type { BanDecision, Scope } from '../model/ban-decision.js';
+import type { QueuedOp } from './host-driver.js';
+import { HostConnection, familyName, type SettledOp } from './host-connection.js';
+import type { LedgerStatus, LedgerStore, LedgerWant } from './ledger.js';
+import { hostsInScope } from './scope.js';
+
+/** A ban in force now, as the state database holds it (a BanDecision fits). */
+export interface ActiveBan {
+  jail: string;
+  ip: string;
+  since: number;
+  until: number | null;
+  failures: number;
+  scope: Scope;
+  origins: string[];
+  fields?: Record<string, string>;
+}
+
+/** One host, as `fleetban hosts` shows it. */
+export interface HostStatus {
+  name: string;
+  address: string;
+  driver: FleetDriver;
+  groups: string[];
+  connected: boolean;
+  state: 'connecting' | 'connected' | 'waiting' | 'stopped';
+  /** ms since the epoch: connected since, or down since. */
+  since: number;
+  /** Ledger rows not yet acknowledged / refused by the host / in place. */
+  pending: number;
+  failed: number;
+  applied: number;
+  lastError: string | null;
+  lastErrorAt: number | null;
+}
+
+/** Emitted as 'settled' for every ban or unban a host answered (or that a dry-run logged). */
+export interface SettledEvent {
+  host: string;
+  jail: string;
+  ip: string;
+  want: LedgerWant;
+  ok: boolean;
+  error?: string;
+  /** From the command being written to the host's answer. */
+  latencyMs: number;
+}
+
+export interface FleetDispatcherOptions {
+  hosts: FleetHost[];
+  /** The jail's actions, resolved from its `action =` (see readJailActions). */
+  actions: (jail: string) => ActionSpec[];
+  ledger: LedgerStore;
+  logger: Logger;
+  reconcileIntervalMs: number;
+  /**
+   * What should be in place now. The service must store a ban before calling
+   * onBan and remove it before calling onUnban, so that a reconciliation
+   * running in between sees the same thing as the ledger.
+   */
+  activeBans: () => Iterable<ActiveBan>;
+  now?: () => number;
+  /** The ssh client to run (tests); default `ssh` from PATH. */
+  sshPath?: string;
+}
+
+interface Pending {
+  host: string;
+  op: QueuedOp;
+}
+
+/** How long one snapshot of the active bans serves several hosts connecting together. */
+const SNAPSHOT_MS = 2000;
+
+/**
+ * Pushes ban decisions to the mail servers in their scope and keeps every
+ * host's ledger true: rows are written before commands go out, answers
+ * settle them, and reconciliation (at connect and every interval) sends what
+ * is pending or failed and unbans what is no longer active. Bans stay on the
+ * servers when fleetban stops.
+ */
+export class FleetDispatcher extends EventEmitter {
+  private readonly conns = new Map<string, HostConnection>();
+  private hostList: FleetHost[];
+  private readonly toRecord: Pending[] = [];
+  private flushScheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
+  private readonly log: Logger;
+  /** Bumped by every onBan/onUnban: a snapshot of active bans older than that is stale. */
+  private version = 0;
+  private snapshot: { version: number; at: number; index: Map<string, ActiveBan> } | undefined;
+  private stopped = false;
+
+  constructor(private readonly o: FleetDispatcherOptions) {
+    super();
+    this.now = o.now ?? Date.now;
+    this.log = o.logger.child({ component: 'fleet' });
+    this.hostList = o.hosts;
+  }
+
+  start(): void {
+    for (const h of this.hostList) this.addHost(h);
+    if (this.o.reconcileIntervalMs > 0) {
+      this.timer = setInterval(() => this.reconcileAll(), this.o.reconcileIntervalMs);
+      this.timer.unref();
+    }
+  }
+
+  onBan(d: BanDecision): void {
+    this.version++;
+    if (!this.hasActions(d.jail)) return;
+    const op = opOf(d, 'ban');
+    for (const h of hostsInScope(this.hostList, d.scope, d.origins)) this.toRecord.push({ host: h.name, op: { ...op, host: h.name } });
+    this.scheduleFlush();
+  }
+
+  onUnban(jail: string, ip: string, scope: Scope, origins: string[], reason: string): void {
+    this.version++;
+    if (!this.hasActions(jail)) return;
+    this.log.debug({ jail, ip, reason }, 'unban');
+    const op: QueuedOp = { host: '', op: 'unban', jail, ip, bantime: 0, failures: 0, time: this.now(), fields: {}, until: null, restored: false };
+    for (const h of hostsInScope(this.hostList, scope, origins)) this.toRecord.push({ host: h.name, op: { ...op, host: h.name } });
+    this.scheduleFlush();
+  }
+
+  /**
+   * fleet.conf was read again: a new host gets every active ban in its
+   * scope when it connects; a removed host keeps what it has (with a
+   * warning); a changed host reconnects.
+   */
+  reload(hosts: FleetHost[]): void {
+    const next = new Map(hosts.map((h) => [h.name, h]));
+    for (const [name, conn] of this.conns) {
+      if (!next.has(name)) {
+        this.log.warn({ host: name }, 'host removed from fleet.conf: its bans stay on it as they are');
+        this.conns.delete(name);
+        void conn.stop();
+      }
+    }
+    this.hostList = hosts;
+    this.snapshot = undefined;
+    for (const h of hosts) {
+      const conn = this.conns.get(h.name);
+      if (!conn) {
+        this.log.info({ host: h.name }, 'host added to fleet.conf');
+        this.addHost(h);
+      } else if (sameConnection(conn.host, h)) {
+        const regrouped = conn.host.groups.join(',') !== h.groups.join(',');
+        conn.host = h;
+        if (regrouped && conn.connected) this.reconcile(conn, false);
+      } else {
+        this.log.info({ host: h.name }, 'host changed in fleet.conf: reconnecting');
+        this.conns.delete(h.name);
+        void conn.stop();
+        this.addHost(h);
+      }
+    }
+  }
+
+  hosts(): HostStatus[] {
+    const counts = this.o.ledger.counts();
+    return [...this.conns.values()].map((c) => {
+      const n = counts.get(c.name) ?? { pending: 0, applied: 0, failed: 0 };
+      return {
+        name: c.name,
+        address: c.host.address,
+        driver: c.host.driver,
+        groups: c.host.groups,
+        connected: c.connected,
+        state: c.state,
+        since: c.since,
+        pending: n.pending,
+        failed: n.failed,
+        applied: n.applied,
+        lastError: c.lastError,
+        lastErrorAt: c.lastErrorAt,
+      };
+    });
+  }
+
+  /** Per host, the state of one ban (`fleetban banned --json`). */
+  hostsOf(jail: string, ip: string): Record<string, LedgerStatus> {
+    return this.o.ledger.hostsOf(jail, ip);
+  }
+
+  /**
+   * Run actionflush of a jail on every connected host (fleetban never does
+   * this by itself). Hosts that did it forget the jail's ledger rows.
+   */
+  async flushJail(jail: string): Promise<{ host: string; error: string | null }[]> {
+    const out = await Promise.all(
+      [...this.conns.values()].map(async (c) => {
+        const error = await c.flush(jail);
+        if (error === null) this.o.ledger.forgetJail(c.name, jail);
+        return { host: c.name, error };
+      }),
+    );
+    return out;
+  }
+
+  /** Reconcile every connected host now (the interval does this by itself). */
+  reconcileAll(): void {
+    this.flush();
+    for (const c of this.conns.values()) if (c.connected) this.reconcile(c, true);
+  }
+
+  /** Close the sessions. Bans stay on the servers; the ledger remembers what is pending. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.flush();
+    await Promise.all([...this.conns.values()].map((c) => c.stop()));
+  }
+
+  // ---- recording and sending ---------------------------------------------
+
+  private hasActions(jail: string): boolean {
+    return this.o.actions(jail).length > 0;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // Decisions of one burst are recorded in one transaction.
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.toRecord.length === 0) return;
+    const items = this.toRecord.splice(0);
+    const send = this.o.ledger.record(items.map((p) => ({ host: p.host, jail: p.op.jail, ip: p.op.ip, want: p.op.op })));
+    const perHost = new Map<string, QueuedOp[]>();
+    for (let i = 0; i < items.length; i++) {
+      if (!send[i]) continue;
+      const p = items[i]!;
+      let list = perHost.get(p.host);
+      if (!list) perHost.set(p.host, (list = []));
+      list.push(p.op);
+    }
+    for (const [host, ops] of perHost) this.dispatch(host, ops);
+  }
+
+  /** Hand recorded ops to their host; dry-run actions are logged and settled here. */
+  private dispatch(host: string, ops: QueuedOp[]): void {
+    const live: QueuedOp[] = [];
+    const local: SettledOp[] = [];
+    const now = this.now();
+    const byJail = new Map<string, ActionSpec[]>();
+    for (const op of ops) {
+      let actions = byJail.get(op.jail);
+      if (!actions) byJail.set(op.jail, (actions = this.o.actions(op.jail)));
+      for (const a of actions) if (a.dryRun) this.logDryRun(host, a, op, now);
+      if (actions.some((a) => !a.dryRun)) live.push(op);
+      else local.push({ op, ok: true, sentAt: now, answeredAt: now });
+    }
+    if (local.length) this.settled(host, local);
+    if (live.length) this.conns.get(host)?.enqueue(live);
+  }
+
+  private logDryRun(host: string, a: ActionSpec, op: QueuedOp, now: number): void {
+    const c = a.families[familyName(op.ip)];
+    const t = op.op === 'ban' ? c.actionban : c.actionunban;
+    const command = t?.render({ ...op, now }) ?? '';
+    this.log.info({ host, jail: op.jail, action: a.actname, ip: op.ip, command }, `dry-run: would ${op.op}`);
+  }
+
+  private settled(host: string, list: SettledOp[]): void {
+    this.o.ledger.settle(list.map((s) => ({ host, jail: s.op.jail, ip: s.op.ip, want: s.op.op, ok: s.ok, error: s.error })));
+    if (this.listenerCount('settled') === 0) return;
+    for (const s of list) {
+      const ev: SettledEvent = { host, jail: s.op.jail, ip: s.op.ip, want: s.op.op, ok: s.ok, latencyMs: s.answeredAt - s.sentAt };
+      if (s.error !== undefined) ev.error = s.error;
+      this.emit('settled', ev);
+    }
+  }
+
+  // ---- hosts and reconciliation ------------------------------------------
+
+  private addHost(h: FleetHost): void {
+    const conn = new HostConnection(h, {
+      actions: this.o.actions,
+      logger: this.log,
+      now: this.now,
+      sshPath: this.o.sshPath,
+      onConnected: (c, bootId) => this.onConnected(c, bootId),
+      onSettled: (host, list) => this.settled(host, list),
+      onInterrupted: (host, ops, error) => {
+        this.o.ledger.interrupted(ops.map((op) => ({ host, jail: op.jail, ip: op.ip, want: op.op })), error);
+      },
+      onStateLost: (host, jail) => {
+        const n = this.o.ledger.reopen(host, jail);
+        if (n > 0) this.log.warn({ host, jail, bans: n }, 'the host had lost its bans (actioncheck failed): sending them again');
+        const c = this.conns.get(host);
+        if (c && n > 0) c.enqueue(this.outstandingOps(host, this.activeIndex()));
+      },
+    });
+    this.conns.set(h.name, conn);
+    if (!this.stopped) conn.start();
+  }
+
+  private onConnected(conn: HostConnection, bootId: string): void {
+    if (bootId) {
+      const known = this.o.ledger.bootId(conn.name);
+      if (known && known !== bootId) {
+        const n = this.o.ledger.reopen(conn.name);
+        this.log.warn({ host: conn.name, bans: n }, 'the host rebooted since the last session: sending its bans again');
+      }
+      if (known !== bootId) this.o.ledger.setBootId(conn.name, bootId);
+    }
+    this.reconcile(conn, true);
+  }
+
+  /**
+   * Make the host's ledger agree with the active bans in its scope (ban
+   * what is missing, unban what is no longer active), check its actions,
+   * and send everything pending or failed.
+   */
+  private reconcile(conn: HostConnection, recheck: boolean): void {
+    this.flush();
+    const host = conn.host;
+    const index = this.activeIndex();
+    const wanted = new Map<string, ActiveBan>();
+    for (const [k, b] of index) if (inScope(host, b)) wanted.set(k, b);
+
+    const changes: { host: string; jail: string; ip: string; want: LedgerWant }[] = [];
+    const jails = new Map<string, Set<ActionFamily>>();
+    const note = (jail: string, ip: string) => {
+      let s = jails.get(jail);
+      if (!s) jails.set(jail, (s = new Set()));
+      s.add(familyName(ip));
+    };
+    const present = new Set<string>();
+    for (const row of this.o.ledger.rows(host.name)) {
+      const k = `${row.jail}\u0000${row.ip}`;
+      note(row.jail, row.ip);
+      if (row.want === 'ban') {
+        if (wanted.has(k)) present.add(k);
+        else changes.push({ host: host.name, jail: row.jail, ip: row.ip, want: 'unban' });
+      } else if (wanted.has(k)) {
+        present.add(k);
+        changes.push({ host: host.name, jail: row.jail, ip: row.ip, want: 'ban' });
+      }
+    }
+    for (const [k, b] of wanted) {
+      if (present.has(k) || !this.hasActions(b.jail)) continue;
+      note(b.jail, b.ip);
+      changes.push({ host: host.name, jail: b.jail, ip: b.ip, want: 'ban' });
+    }
+    this.o.ledger.record(changes);
+    if (changes.length) this.log.info({ host: host.name, changes: changes.length }, 'reconciled with the active bans');
+    if (recheck) {
+      const pairs: { jail: string; family: ActionFamily }[] = [];
+      for (const [jail, fams] of jails) {
+        if (!this.o.actions(jail).some((a) => !a.dryRun)) continue;
+        for (const family of fams) pairs.push({ jail, family });
+      }
+      conn.recheck(pairs);
+    }
+    const ops = this.outstandingOps(host.name, index);
+    // Dry-run jails never reach the host; settle them here.
+    this.dispatch(host.name, ops);
+  }
+
+  private outstandingOps(host: string, index: Map<string, ActiveBan>): QueuedOp[] {
+    const now = this.now();
+    return this.o.ledger.outstanding(host).map((row) => {
+      const b = index.get(`${row.jail}\u0000${row.ip}`);
+      if (row.want === 'ban' && b) return { ...opOf(b, 'ban'), host, restored: true };
+      return { host, op: row.want, jail: row.jail, ip: row.ip, bantime: -1, failures: 0, time: now, fields: {}, until: null, restored: true };
+    });
+  }
+
+  /** The active bans keyed jail+ip, one snapshot shared by hosts reconciling close together. */
+  private activeIndex(): Map<string, ActiveBan> {
+    const now = this.now();
+    if (!this.snapshot || this.snapshot.version !== this.version || now - this.snapshot.at > SNAPSHOT_MS) {
+      const index = new Map<string, ActiveBan>();
+      for (const b of this.o.activeBans()) index.set(`${b.jail}\u0000${b.ip}`, b);
+      this.snapshot = { version: this.version, at: now, index };
+    }
+    return this.snapshot.index;
+  }
+}
+
+function inScope(host: FleetHost, b: ActiveBan): boolean {
+  return hostsInScope([host], b.scope, b.origins).length === 1;
+}
+
+function opOf(d: ActiveBan, want: LedgerWant): QueuedOp {
+  return {
+    host: '',
+    op: want,
+    jail: d.jail,
+    ip: d.ip,
+    bantime: d.until === null ? -1 : Math.round((d.until - d.since) / 1000),
+    failures: d.failures,
+    time: d.since,
+    fields: d.fields ?? {},
+    until: d.until,
+    restored: false,
+  };
+}
+
+/** Same ssh endpoint and options: only the groups (or nothing) changed. */
+function sameConnection(a: FleetHost, b: FleetHost): boolean {
+  const strip = (h: FleetHost) => JSON.stringify({ ...h, groups: [] });
+  return strip(a) === strip(b);
+}

@@ -1,0 +1,17 @@
+import type { FleetHost } from '../config/fleet-reader.js';
+import type { Scope } from '../model/ban-decision.js';
+
+/**
+ * The hosts a ban goes to: all of them (`scope = fleet`), those the failures
+ * came from (`origin`, matched on the fleet.conf section name), or one group.
+ */
+export function hostsInScope(hosts: readonly FleetHost[], scope: Scope, origins: readonly string[]): FleetHost[] {
+  switch (scope.kind) {
+    case 'fleet':
+      return [...hosts];
+    case 'origin':
+      return hosts.filter((h) => origins.includes(h.name));
+    case 'group':
+      return hosts.filter((h) => h.groups.includes(scope.group));
+  }
+}
