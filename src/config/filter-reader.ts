@@ -1,0 +1,245 @@
+import { existsSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { ConfigError, type ConfigLocation } from './config-error.js';
+import { ConfigSet } from './config-set.js';
+import { substituteTags } from './tags.js';
+
+/**
+ * A filter.d file read and resolved, before any regex is compiled: what
+ * fail2ban's filterreader hands to its server. Every regex keeps where it
+ * was written, so a broken one is reported with file, line and key.
+ */
+export interface FilterDefinition {
+  /** The filter's name: the file name without `.conf`/`.local`, or `regex` for a bare regex. */
+  name: string;
+  /** Files read, in load order (empty for a bare regex). */
+  files: string[];
+  failregex: RegexSource[];
+  ignoreregex: RegexSource[];
+  prefregex?: RegexSource;
+  /** One pattern per line; undefined means fail2ban's default formats anywhere in the line. */
+  datepattern?: string;
+  /** fail2ban's `journalmatch`: OR-ed groups of AND-ed `FIELD=value` terms. */
+  journalmatch: string[][];
+  maxlines: number;
+  /** `file`, `short`, `journal` or `rfc5424` (common.conf's prefix variants). */
+  logtype: string;
+  /** `usedns = yes` lets `<HOST>` match host names (never resolved here). */
+  usedns: string;
+  /** The jail's `logtimezone`, for stamps without a zone. */
+  logtimezone?: string;
+  /** Every resolved option of [Definition] and [Init] plus the parameters, for tools that show them. */
+  options: Record<string, string>;
+}
+
+export interface RegexSource {
+  /** The regex with late tags resolved, fail2ban tags (`<HOST>`) still in it. */
+  text: string;
+  where: ConfigLocation;
+}
+
+/** Options fail2ban's filter reader takes from [Definition] (filterreader.py). */
+const DEFINITION_KEYS = ['usedns', 'prefregex', 'ignoreregex', 'failregex', 'maxlines', 'datepattern', 'journalmatch'];
+
+/** Regex tags, never looked up as options (`<HOST>`, `<F-USER>`, `<SKIPLINES>`, ...). */
+function isRegexTag(name: string): boolean {
+  return /^\/?F-/.test(name) || /^[A-Z][A-Z0-9_]*\/?$/.test(name);
+}
+
+/**
+ * Resolve a filter from a ConfigSet with fail2ban's rules:
+ * - jail parameters (`courier-auth[mode=aggressive]`) win over [Init], and
+ *   are seen by `%(name)s` interpolation;
+ * - [Init] values are also available as `<known/name>`;
+ * - late tags `<name>` in every option are replaced by the option of that
+ *   name (parameters, [Init], [Definition], [DEFAULT]), by `<section/name>`,
+ *   repeatedly, so `<mdre-<mode>>` and `<lt_<logtype>/__prefix_line>` work.
+ */
+export function resolveFilter(set: ConfigSet, name: string, params: Record<string, string> = {}): FilterDefinition {
+  const p: Record<string, string> = {};
+  for (const [k, v] of Object.entries(params)) p[k.toLowerCase()] = v;
+
+  const init: Record<string, string> = { ...p };
+  if (set.hasSection('Init')) {
+    for (const opt of set.options('Init', false)) {
+      if (opt === '__name__') continue;
+      const v = set.get('Init', opt, p);
+      if (v === undefined) continue;
+      if (!opt.startsWith('known/')) init[`known/${opt}`] = v;
+      if (!(opt in init)) init[opt] = v;
+    }
+  }
+  const hasDef = set.hasSection('Definition');
+  const combined: Record<string, string> = {};
+  const rawWhere: Record<string, ConfigLocation> = {};
+  for (const key of DEFINITION_KEYS) {
+    const v = hasDef ? set.get('Definition', key, p) : set.get('DEFAULT', key, p);
+    if (v !== undefined) combined[key] = v;
+    const w = set.where('Definition', key);
+    if (w) rawWhere[key] = { file: w.file, line: w.line, section: 'Definition', key };
+  }
+  // logtype and mode steer common.conf's prefixes: read them like the others.
+  for (const key of ['logtype', 'mode', 'logtimezone']) {
+    const v = set.get('Definition', key, p);
+    if (v !== undefined) combined[key] = v;
+  }
+  Object.assign(combined, init);
+
+  const lookupCache = new Map<string, string | undefined>();
+  const lookup = (tag: string): string | undefined => {
+    if (isRegexTag(tag)) return undefined;
+    const key = tag.toLowerCase();
+    if (Object.hasOwn(combined, key)) return combined[key];
+    if (lookupCache.has(key)) return lookupCache.get(key);
+    let v: string | undefined;
+    const slash = key.indexOf('/');
+    if (slash > 0) {
+      const section = set.sections().find((s) => s.toLowerCase() === key.slice(0, slash));
+      if (section) v = set.get(section, key.slice(slash + 1), p);
+      else if (key.startsWith('default/')) v = set.get('DEFAULT', key.slice(8), p);
+    } else {
+      v = set.get('Definition', key, p);
+    }
+    lookupCache.set(key, v);
+    return v;
+  };
+
+  const resolved: Record<string, string> = {};
+  for (const [key, value] of Object.entries(combined)) {
+    resolved[key] = substituteTags(value, lookup, rawWhere[key] ?? { file: set.files()[0], section: 'Definition', key });
+  }
+
+  const regexList = (key: string): RegexSource[] => {
+    const v = resolved[key];
+    if (v === undefined) return [];
+    const base = rawWhere[key] ?? { file: set.files()[0], section: 'Definition', key };
+    const out: RegexSource[] = [];
+    v.split('\n').forEach((line, i) => {
+      if (line.trim() === '') return;
+      out.push({ text: line, where: { ...base, ...(base.line ? { line: base.line + i } : {}) } });
+    });
+    return out;
+  };
+
+  const maxRaw = resolved.maxlines;
+  let maxlines = 1;
+  if (maxRaw !== undefined && maxRaw.trim() !== '') {
+    maxlines = Number(maxRaw.trim());
+    if (!Number.isInteger(maxlines) || maxlines < 1) {
+      throw new ConfigError(`not a positive whole number: ${JSON.stringify(maxRaw)}`, rawWhere.maxlines ?? { key: 'maxlines' });
+    }
+  }
+  const pref = resolved.prefregex?.trim();
+  const def: FilterDefinition = {
+    name,
+    files: set.files(),
+    failregex: regexList('failregex'),
+    ignoreregex: regexList('ignoreregex'),
+    datepattern: resolved.datepattern?.trim() || undefined,
+    journalmatch: parseJournalMatch(resolved.journalmatch ?? '', rawWhere.journalmatch ?? { key: 'journalmatch' }),
+    maxlines,
+    logtype: (resolved.logtype ?? 'file').trim().toLowerCase(),
+    usedns: (resolved.usedns ?? 'no').trim().toLowerCase(),
+    options: resolved,
+  };
+  if (pref) def.prefregex = { text: pref, where: rawWhere.prefregex ?? { key: 'prefregex' } };
+  if (resolved.logtimezone?.trim()) def.logtimezone = resolved.logtimezone.trim();
+  if (def.failregex.length === 0) {
+    throw new ConfigError('no failregex: a filter needs at least one', rawWhere.failregex ?? {
+      file: set.files()[0],
+      section: 'Definition',
+      key: 'failregex',
+    });
+  }
+  return def;
+}
+
+/**
+ * `journalmatch` as fail2ban reads it: each line is split like a shell
+ * command line; `+` between terms starts an alternative (OR), terms side by
+ * side must all hold (AND), and separate lines are alternatives too.
+ */
+export function parseJournalMatch(value: string, where: ConfigLocation = {}): string[][] {
+  const groups: string[][] = [];
+  for (const line of value.split('\n')) {
+    const words = shellWords(line, where);
+    if (words.length === 0) continue;
+    let cur: string[] = [];
+    for (const w of words) {
+      if (w === '+') {
+        if (cur.length) groups.push(cur);
+        cur = [];
+        continue;
+      }
+      if (!/^[A-Z0-9_]+=/.test(w)) throw new ConfigError(`not a FIELD=value journal match: ${JSON.stringify(w)}`, where);
+      cur.push(w);
+    }
+    if (cur.length) groups.push(cur);
+  }
+  return groups;
+}
+
+/** Split like POSIX shell words: quotes and backslashes, no expansion. */
+function shellWords(line: string, where: ConfigLocation): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let has = false;
+  let q: string | null = null;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (q) {
+      if (c === q) q = null;
+      else if (c === '\\' && q === '"' && i + 1 < line.length) cur += line[++i];
+      else cur += c;
+    } else if (c === '"' || c === "'") {
+      q = c;
+      has = true;
+    } else if (c === '\\' && i + 1 < line.length) {
+      cur += line[++i];
+      has = true;
+    } else if (/\s/.test(c)) {
+      if (has) out.push(cur);
+      cur = '';
+      has = false;
+    } else {
+      cur += c;
+      has = true;
+    }
+  }
+  if (q) throw new ConfigError(`unterminated quote in journalmatch ${JSON.stringify(line)}`, where);
+  if (has) out.push(cur);
+  return out;
+}
+
+/**
+ * Read a filter for a spec as a jail or `fleetban regex` names it:
+ * - `name` or `name[key=value, ...]`: `filter.d/name.conf` (+ `.local`,
+ *   `name.d/`) under `confDir`;
+ * - a path to any fail2ban filter file, optionally with `[key=value]`; its
+ *   `[INCLUDES]` are read relative to its folder.
+ * Returns undefined when the spec names no file (the caller may treat it as
+ * a bare regex).
+ */
+export function readFilterFile(confDir: string, name: string, params: Record<string, string>): FilterDefinition | undefined {
+  if (looksLikePath(name) && isFile(name)) {
+    const set = ConfigSet.readFile(name);
+    return resolveFilter(set, basename(name).replace(/\.(conf|local)$/, ''), params);
+  }
+  if (!/^[\w.@+-]+$/.test(name)) return undefined;
+  const dir = join(confDir, 'filter.d');
+  if (!isFile(join(dir, `${name}.conf`)) && !isFile(join(dir, `${name}.local`))) return undefined;
+  const set = ConfigSet.readStack(dir, name, { required: true });
+  return resolveFilter(set, name, params);
+}
+
+function looksLikePath(s: string): boolean {
+  return s.includes('/') || s.endsWith('.conf') || s.endsWith('.local');
+}
+
+function isFile(p: string): boolean {
+  try {
+    return existsSync(p) && statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}

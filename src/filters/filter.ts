@@ -1,0 +1,423 @@
+import { ConfigError } from '../config/config-error.js';
+import { type FilterDefinition, readFilterFile } from '../config/filter-reader.js';
+import { parseNameWithParams } from '../config/tags.js';
+import type { LogEvent } from '../model/log-event.js';
+import { canonicalIp } from '../net/address.js';
+import { CompiledRegex } from './compiled-regex.js';
+import { DateDetector, dateSpan } from './date-detector.js';
+import type { DateTemplate } from './date-template.js';
+import { presentEvent } from './event-text.js';
+import { type Clause, wordStarted } from './required-literal.js';
+import { scrubFields, scrubPasswords } from './password-scrub.js';
+import { zoneOffset } from './strptime.js';
+
+export interface FilterMatch {
+  /** Canonical address (src/net/address), never the text as logged. */
+  ip: string;
+  /** ms since the epoch: the event's time, or the date found in the line (NaN if the line has none). */
+  time: number;
+  /** `<F-NAME>` captures (user, fid, ...); never a logged password. Attacker-written: never put them in a shell. */
+  fields: Record<string, string>;
+  /** Index of the failregex that matched. */
+  regex: number;
+  /** The line (file) or presented text (event) with any logged password removed. */
+  line: string;
+}
+
+export type FilterResult =
+  | { kind: 'failure'; match: FilterMatch }
+  /** A failregex matched but ignoreregex number `regex` too (or the regex said `<F-NOFAIL>`: -1). */
+  | { kind: 'ignored'; regex: number }
+  | { kind: 'missed' };
+
+const MISSED: FilterResult = Object.freeze({ kind: 'missed' }) as FilterResult;
+
+/**
+ * Text longer than this is cut to this length before the regexes see it. An
+ * attacker controls most of a log line; a regex with nested repetition can
+ * take time that grows fast with the length, and real mail log lines are far
+ * below this (rsyslog's default maximum message is 8 KiB).
+ */
+export const MAX_TEXT = 32 * 1024;
+
+/** Groups that carry the failure id or are internal; not reported as fields. */
+const NOT_FIELDS = new Set(['ip4', 'ip6', 'dns', 'content', 'mlfid', 'nofail', 'mlfforget', 'mlfgained', 'mlfpending']);
+
+interface Hit {
+  regex: number;
+  groups: Record<string, string | undefined>;
+}
+
+/** Counters the regex tester reads: every failregex / ignoreregex that matched a line. */
+export interface RegexCounters {
+  failregex: number[];
+  ignoreregex: number[];
+  /** Lines whose text was cut to MAX_TEXT. */
+  truncated: number;
+  /** Failregex matches whose failure id was no usable address (a host name, a bad address). */
+  noAddress: number;
+}
+
+/**
+ * The regexes of one presentation of a filter (file lines, or events), and
+ * the literal pre-check derived from them.
+ */
+class Matcher {
+  /** Every clause must have one of its strings in the text; null: no pre-check possible. */
+  readonly clauses: string[][] | null;
+
+  constructor(
+    readonly prefregex: CompiledRegex | undefined,
+    readonly failregex: CompiledRegex[],
+    readonly ignoreregex: CompiledRegex[],
+  ) {
+    this.clauses = literalClauses(prefregex, failregex, (c) => c);
+  }
+
+  /** Every clause has one of its strings in `text`. */
+  passes(text: string): boolean {
+    const cl = this.clauses;
+    if (cl === null) return true;
+    outer: for (let i = 0; i < cl.length; i++) {
+      const c = cl[i]!;
+      for (let j = 0; j < c.length; j++) if (text.indexOf(c[j]!) !== -1) continue outer;
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * fail2ban's findFailure for one line (filter.py): ignoreregex first when
+   * there are far fewer of them than failregexes; prefregex, whose
+   * `<F-CONTENT>` becomes what the failregexes see; the first failregex that
+   * matches decides; then ignoreregex on the same text.
+   */
+  run(text: string, counters?: RegexCounters): Hit | { ignored: number } | null {
+    const ignore = this.ignoreregex;
+    if (ignore.length > 0 && ignore.length < this.failregex.length - 2) {
+      const i = firstMatch(ignore, text);
+      if (i !== -1) {
+        if (counters) counters.ignoreregex[i]!++;
+        return { ignored: i };
+      }
+    }
+    let content = text;
+    let pre: Record<string, string | undefined> | undefined;
+    if (this.prefregex) {
+      const m = this.prefregex.re.exec(text);
+      if (!m) return null;
+      pre = m.groups;
+      const c = pre?.content;
+      if (c) content = c;
+    }
+    const fail = this.failregex;
+    for (let i = 0; i < fail.length; i++) {
+      const m = fail[i]!.re.exec(content);
+      if (!m) continue;
+      if (counters) {
+        counters.failregex[i]!++;
+        for (let k = i + 1; k < fail.length; k++) if (fail[k]!.re.test(content)) counters.failregex[k]!++;
+      }
+      if (ignore.length > 0) {
+        const j = firstMatch(ignore, content);
+        if (j !== -1) {
+          if (counters) counters.ignoreregex[j]!++;
+          return { ignored: j };
+        }
+      }
+      let groups: Record<string, string | undefined> = m.groups ?? {};
+      if (pre) {
+        const merged: Record<string, string | undefined> = {};
+        for (const k in pre) if (k !== 'content') merged[k] = pre[k];
+        for (const k in groups) merged[k] = groups[k];
+        groups = merged;
+      }
+      return { regex: i, groups };
+    }
+    return null;
+  }
+}
+
+function firstMatch(list: CompiledRegex[], text: string): number {
+  for (let i = 0; i < list.length; i++) if (list[i]!.re.test(text)) return i;
+  return -1;
+}
+
+/**
+ * Literal clauses for a matcher: the prefregex's own clause (it must match),
+ * and the union of the failregexes' clauses (one of them must match). A
+ * failregex without literals makes the union useless.
+ */
+function literalClauses(
+  pref: CompiledRegex | undefined,
+  fail: CompiledRegex[],
+  adjust: (c: Clause) => Clause,
+): string[][] | null {
+  const out: string[][] = [];
+  const p = pref ? adjust(pref.literals) : null;
+  if (p) out.push(p);
+  const union: string[] = [];
+  let ok = fail.length > 0;
+  for (const f of fail) {
+    const c = adjust(f.literals);
+    if (!c) {
+      ok = false;
+      break;
+    }
+    union.push(...c);
+  }
+  if (ok) out.push([...new Set(union)]);
+  return out.length ? out : null;
+}
+
+function compileAll(def: FilterDefinition): Matcher {
+  const useDns = def.usedns === 'yes' || def.usedns === 'warn' ? def.usedns === 'yes' : false;
+  const opts = { useDns };
+  const pref = def.prefregex ? new CompiledRegex(def.prefregex, 'prefregex', opts) : undefined;
+  const fail = def.failregex.map((r) => new CompiledRegex(r, 'failregex', opts));
+  const ignore = def.ignoreregex.map((r) => new CompiledRegex(r, 'ignoreregex', opts));
+  fail.forEach((f, i) => {
+    if (!f.hasFailureId() && !pref?.hasFailureId()) {
+      throw new ConfigError(
+        `no failure id: failregex must contain <HOST>, <ADDR>, <IP4>, <IP6>, <DNS> or <F-ID>: ${JSON.stringify(f.text)}`,
+        def.failregex[i]!.where,
+      );
+    }
+  });
+  if (def.maxlines > 1) {
+    const multi = [...def.failregex, ...def.ignoreregex, ...(def.prefregex ? [def.prefregex] : [])].find((r) =>
+      /\\n|<SKIPLINES>/.test(r.text),
+    );
+    if (multi) {
+      throw new ConfigError(
+        `maxlines = ${def.maxlines} with a regex that spans lines: multi-line buffering is not supported yet`,
+        multi.where,
+      );
+    }
+  }
+  return new Matcher(pref, fail, ignore);
+}
+
+/**
+ * A fail2ban filter, compiled once, applied to every event of every jail
+ * that uses it. Construct it with `loadFilter`.
+ */
+export class Filter {
+  readonly name: string;
+  /** fail2ban's `journalmatch`: OR ('+') of AND-groups of FIELD=value. */
+  readonly journalmatch: string[][];
+  readonly definition: FilterDefinition;
+  /**
+   * Clauses a raw file line must satisfy (one string of each) to be worth
+   * matching, or null when every line must be tried. Valid for the raw
+   * line, before its date is cut out; the log scanner checks them on bytes.
+   */
+  readonly lineClauses: string[][] | null;
+  private readonly lines: Matcher;
+  private readonly events: Matcher;
+  private readonly dates: DateDetector;
+  private readonly tz: number | null;
+  private lastDateText = '';
+  private lastDateTemplate: DateTemplate | null = null;
+  private lastDateNow = 0;
+  private lastDateTime = NaN;
+
+  constructor(def: FilterDefinition, eventDef: FilterDefinition = def) {
+    this.name = def.name;
+    this.definition = def;
+    this.journalmatch = def.journalmatch;
+    this.lines = compileAll(def);
+    this.events = eventDef === def ? this.lines : compileAll(eventDef);
+    try {
+      this.dates = new DateDetector(def.datepattern);
+    } catch (err) {
+      throw new ConfigError(`bad datepattern ${JSON.stringify(def.datepattern)}: ${(err as Error).message}`, {
+        file: def.files[0],
+        section: 'Definition',
+        key: 'datepattern',
+      });
+    }
+    this.tz = null;
+    if (def.logtimezone) {
+      const tz = zoneOffset(def.logtimezone);
+      if (tz === null) throw new ConfigError(`unknown time zone ${JSON.stringify(def.logtimezone)}`, { key: 'logtimezone' });
+      this.tz = tz;
+    }
+    // The raw-line pre-check is exact only when the date is cut at the line start.
+    const cutSafe = this.dates.none || (this.dates.templates.length > 0 && this.dates.templates.every((t) => t.cutNearStart));
+    this.lineClauses = cutSafe
+      ? literalClauses(this.lines.prefregex, this.lines.failregex, (c) => wordStarted(c))
+      : null;
+  }
+
+  get failregex(): readonly CompiledRegex[] {
+    return this.lines.failregex;
+  }
+
+  get ignoreregex(): readonly CompiledRegex[] {
+    return this.lines.ignoreregex;
+  }
+
+  get prefregex(): CompiledRegex | undefined {
+    return this.lines.prefregex;
+  }
+
+  /** Match a syslog or journal event, presented as `HOSTNAME APP[PID]: MESSAGE` (see event-text.ts). */
+  matchEvent(ev: LogEvent): FilterResult {
+    let text = presentEvent(ev);
+    const m = this.events;
+    if (!m.passes(text)) return MISSED;
+    if (text.length > MAX_TEXT) text = text.slice(0, MAX_TEXT);
+    const r = m.run(text);
+    if (r === null) return MISSED;
+    if ('ignored' in r) return { kind: 'ignored', regex: r.ignored };
+    const time = Number.isFinite(ev.time) ? ev.time : ev.received;
+    return this.failure(r, time, text);
+  }
+
+  /** Match one line of a log file; its date is found with the filter's datepattern. */
+  matchLine(line: string, now?: number): FilterResult {
+    return this.matchLineCounting(line, now ?? Date.now());
+  }
+
+  /**
+   * matchLine, also counting for the regex tester. `prechecked` says the
+   * caller already verified `lineClauses` on the raw line.
+   */
+  matchLineCounting(line: string, now: number, counters?: RegexCounters, prechecked = false): FilterResult {
+    if (!prechecked && this.lineClauses !== null && !passesAll(line, this.lineClauses)) return MISSED;
+    let raw = line;
+    if (raw.length > MAX_TEXT) {
+      raw = raw.slice(0, MAX_TEXT);
+      if (counters) counters.truncated++;
+    }
+    let text = raw;
+    let found: { template: DateTemplate; match: RegExpExecArray } | null = null;
+    let span: [number, number] | null = null;
+    if (!this.dates.none) {
+      found = this.dates.find(raw);
+      if (found) {
+        span = dateSpan(found.template, found.match);
+        text = span[0] === 0 ? raw.slice(span[1]) : raw.slice(0, span[0]) + raw.slice(span[1]);
+      }
+    }
+    if (this.lineClauses === null && !this.lines.passes(text)) return MISSED;
+    const r = this.lines.run(text, counters);
+    if (r === null) return MISSED;
+    if ('ignored' in r) return { kind: 'ignored', regex: r.ignored };
+    let time: number;
+    if (this.dates.none) time = now;
+    else if (found && span) time = this.dateTime(found, raw.slice(span[0], span[1]), now);
+    else time = NaN;
+    const res = this.failure(r, time, raw);
+    if (res === MISSED && counters) counters.noAddress++;
+    return res;
+  }
+
+  /** Parse a date only for lines that matched; consecutive lines often share one. */
+  private dateTime(found: { template: DateTemplate; match: RegExpExecArray }, text: string, now: number): number {
+    if (
+      text === this.lastDateText &&
+      found.template === this.lastDateTemplate &&
+      Math.abs(now - this.lastDateNow) < 60_000
+    ) {
+      return this.lastDateTime;
+    }
+    const t = found.template.time(found.match, now, this.tz);
+    this.lastDateText = text;
+    this.lastDateTemplate = found.template;
+    this.lastDateNow = now;
+    this.lastDateTime = t;
+    return t;
+  }
+
+  private failure(hit: Hit, time: number, line: string): FilterResult {
+    const g = hit.groups;
+    if (g.nofail !== undefined) return { kind: 'ignored', regex: -1 };
+    let ip: string | null = null;
+    const addr = g.ip4 ?? g.ip6;
+    if (addr !== undefined) ip = canonicalIp(addr);
+    else if (g.dns !== undefined) ip = canonicalIp(g.dns); // a name is not resolved here
+    else if (g.fid !== undefined) ip = canonicalIp(g.fid);
+    if (ip === null) return MISSED;
+    const fields: Record<string, string> = {};
+    for (const k in g) {
+      const v = g[k];
+      if (v === undefined || NOT_FIELDS.has(k) || k.charCodeAt(0) === 95 /* _ */) continue;
+      const alt = /^alt_(.*?)(?:_\d+)?$/.exec(k);
+      if (alt) {
+        if (!fields[alt[1]!]) fields[alt[1]!] = v;
+        continue;
+      }
+      fields[k] = v;
+    }
+    if (fields.fid === addr) delete fields.fid;
+    return {
+      kind: 'failure',
+      match: { ip, time, fields: scrubFields(fields), regex: hit.regex, line: scrubPasswords(line) },
+    };
+  }
+}
+
+function passesAll(text: string, clauses: string[][]): boolean {
+  outer: for (let i = 0; i < clauses.length; i++) {
+    const c = clauses[i]!;
+    for (let j = 0; j < c.length; j++) if (text.indexOf(c[j]!) !== -1) continue outer;
+    return false;
+  }
+  return true;
+}
+
+/** Parameters of a spec plus those a jail passes; the spec's own win. */
+function mergeParams(spec: Record<string, string>, jail: Record<string, string> | undefined): Record<string, string> {
+  return { ...(jail ?? {}), ...spec };
+}
+
+/**
+ * Load a filter as a jail's `filter =` or `fleetban regex` names it:
+ * - `courier-auth` or `courier-auth[mode=aggressive]`: `filter.d/` under confDir;
+ * - a path to any fail2ban filter file (its `[INCLUDES]` come along);
+ * - anything else is a bare failregex (one line), with fail2ban's default
+ *   date formats.
+ * Throws ConfigError (file, line, key) for anything wrong in the filter.
+ */
+export function loadFilter(confDir: string, spec: string, jailParams?: Record<string, string>): Filter {
+  let named: { name: string; params: Record<string, string> } | undefined;
+  try {
+    named = parseNameWithParams(spec);
+  } catch {
+    named = undefined;
+  }
+  if (named) {
+    const params = mergeParams(named.params, jailParams);
+    const def = readFilterFile(confDir, named.name, params);
+    if (def) {
+      let eventDef = def;
+      if (def.logtype === 'rfc5424') {
+        // Events are presented without the RFC 5424 header: resolve the short prefix for them.
+        eventDef = readFilterFile(confDir, named.name, { ...params, logtype: 'short' })!;
+      }
+      return new Filter(def, eventDef);
+    }
+    if (/^[\w.@+-]+$/.test(named.name) && !/[<\\]/.test(spec)) {
+      throw new ConfigError(`no filter "${named.name}" in ${confDir}/filter.d (and not a regex: it has no <HOST>)`, {
+        file: `${confDir}/filter.d/${named.name}.conf`,
+      });
+    }
+  }
+  // A bare regex, as fail2ban-regex takes one on its command line.
+  const where = { file: '<command line>', key: 'failregex' };
+  const def: FilterDefinition = {
+    name: 'regex',
+    files: [],
+    failregex: [{ text: spec, where }],
+    ignoreregex: [],
+    datepattern: jailParams?.datepattern,
+    journalmatch: [],
+    maxlines: 1,
+    logtype: 'file',
+    usedns: (jailParams?.usedns ?? 'no').toLowerCase(),
+    options: { ...(jailParams ?? {}) },
+  };
+  return new Filter(def);
+}
