@@ -1,0 +1,102 @@
+import type { JailManager } from '../jails/jail-manager.js';
+import { JailError } from '../jails/jail-error.js';
+import type { JailStatus } from '../jails/jail-status.js';
+import type { BanDecision } from '../model/ban-decision.js';
+import type { StateStore } from '../state/state-store.js';
+import type { ControlServer } from './control-server.js';
+import { ControlError, optionalStringArg, stringArg } from './protocol.js';
+import { formatScope } from '../jails/jail-config.js';
+
+/** `fleetban banned --json`: one entry per ban. Times are ISO-8601; `until` is null for ever. */
+export interface BannedJson {
+  jail: string;
+  ip: string;
+  since: string;
+  until: string | null;
+  count: number;
+  /** fleet.conf host -> what the ledger says of this ban there. */
+  hosts: Record<string, 'applied' | 'pending' | 'failed'>;
+}
+
+/** The answer to `status` without a jail; the service adds its own sections (listeners, journal, hosts). */
+export interface ServiceStatus {
+  jails: JailStatus[];
+  [section: string]: unknown;
+}
+
+/** The answer to `ban`. */
+export interface BanJson {
+  jail: string;
+  ip: string;
+  since: string;
+  until: string | null;
+  count: number;
+  scope: string;
+  /** True when the address was banned already (nothing changed). */
+  already: boolean;
+}
+
+export interface JailHandlerOptions {
+  jails: JailManager;
+  state: StateStore;
+  /** Re-read jails, filters, actions and hosts (the service's reload); returns what it wants shown. */
+  reload?: () => unknown;
+  /** Sections the service adds to `status` (listeners, journal, hosts...). */
+  statusSections?: () => Record<string, unknown> | Promise<Record<string, unknown>>;
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+/**
+ * The verbs about jails and bans: `status`, `banned`, `ban`, `unban`, and
+ * `reload` when the service gives its reload. `hosts` belongs to the fleet:
+ * the service registers it itself.
+ */
+export function registerJailHandlers(server: ControlServer, o: JailHandlerOptions): void {
+  server.handle('status', async (args) => {
+    const jail = optionalStringArg(args, 'jail');
+    if (jail !== undefined) return jailCall(() => o.jails.status(jail));
+    const extra = o.statusSections ? await o.statusSections() : {};
+    const out: ServiceStatus = { jails: o.jails.status() as JailStatus[], ...extra };
+    return out;
+  });
+
+  server.handle('banned', () =>
+    o.state.bannedWithHosts().map(
+      (b): BannedJson => ({ jail: b.jail, ip: b.ip, since: iso(b.since)!, until: iso(b.until), count: b.count, hosts: b.hosts }),
+    ),
+  );
+
+  server.handle('ban', (args) => {
+    const jail = stringArg(args, 'jail');
+    const ip = stringArg(args, 'ip');
+    const already = o.jails.isBanned(jail, ip);
+    const d: BanDecision = jailCall(() => o.jails.ban(jail, ip));
+    const out: BanJson = { jail: d.jail, ip: d.ip, since: iso(d.since)!, until: iso(d.until), count: d.count, scope: formatScope(d.scope), already };
+    return out;
+  });
+
+  server.handle('unban', (args) => {
+    const jail = optionalStringArg(args, 'jail');
+    const ip = stringArg(args, 'ip');
+    const lifted = jailCall(() => o.jails.unban(jail, ip));
+    if (lifted === 0) throw new ControlError(`${ip} is not banned${jail === undefined ? '' : ` in ${jail}`}`, 'not-so');
+    return { lifted };
+  });
+
+  server.handle('reload', async () => {
+    if (!o.reload) throw new ControlError('this service cannot reload', 'internal');
+    const extra = await o.reload();
+    return extra ?? { jails: o.jails.jailNames() };
+  });
+}
+
+/** JailManager's refusals become answers: an unknown jail is "not so", a bad address a usage error. */
+function jailCall<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof JailError) throw new ControlError(err.message, err.kind === 'invalid-ip' ? 'usage' : 'not-so');
+    throw err;
+  }
+}
