@@ -179,7 +179,13 @@ EOF
 # Installed in /usr/sbin: a package never writes to /usr/local, which is the
 # administrator's (copy the script there by hand on hosts without dpkg).
 install -D -m 0755 "$remote_helper" "$remote/usr/sbin/fleetban-remote"
+# Its settings, all commented out: the helper's defaults (route,
+# unreachable) apply until the administrator picks another action.
+install -D -m 0644 packaging/deb/remote.conf "$remote/etc/fleetban/remote.conf"
+echo /etc/fleetban/remote.conf > "$remote/DEBIAN/conffiles"
 install -D -m 0644 packaging/deb/copyright "$remote/usr/share/doc/fleetban-remote/copyright"
+remote_readme=$(dirname "$remote_helper")/README.md
+[ -f "$remote_readme" ] && install -m 0644 "$remote_readme" "$remote/usr/share/doc/fleetban-remote/README.md"
 mkdir -p "$remote/usr/share/fleetban-remote"
 cp -a packaging/forwarding "$remote/usr/share/fleetban-remote/forwarding"
 cat > "$remote/DEBIAN/control" <<EOF
@@ -189,7 +195,7 @@ Architecture: all
 Maintainer: $maintainer
 Installed-Size: $(size "$remote")
 Depends: iproute2
-Suggests: ipset, nftables, rsyslog-gnutls
+Suggests: ipset, iptables, nftables, rsyslog-gnutls
 Section: net
 Priority: optional
 Description: fleetban's least-privilege ban helper for the mail servers
