@@ -67,6 +67,8 @@ export class StreamListener {
       this.tlsServer.on('tlsClientError', (err, s) => {
         this.ctx.stats.connections.tlsFailed++;
         this.ctx.logger.debug({ listener: this.name, sender: s.remoteAddress, err: err.message }, 'tls handshake failed');
+        // With a listener for this event Node leaves the socket open; nothing more will come over it.
+        s.destroy();
       });
     }
     // Strangers are turned away before any byte is read, and before any TLS work.

@@ -31,6 +31,8 @@ export interface RsyslogOptions {
   noSocket?: boolean;
   /** Longest message rsyslog takes (its default is 8k), e.g. "128k". */
   maxMessageSize?: string;
+  /** More global() parameters, e.g. the gtls driver's certificate files. */
+  globals?: Record<string, string>;
 }
 
 export async function startRsyslog(opts: RsyslogOptions): Promise<Rsyslog> {
@@ -45,7 +47,7 @@ input(type="imuxsock" Socket="${socket}" CreatePath="on" RateLimit.Interval="0" 
 `;
   writeFileSync(
     conf,
-    `global(workDirectory="${dir}" localHostname="${opts.hostname ?? 'mx1.example.com'}" processInternalMessages="on"${opts.maxMessageSize ? ` maxMessageSize="${opts.maxMessageSize}"` : ''})
+    `global(workDirectory="${dir}" localHostname="${opts.hostname ?? 'mx1.example.com'}" processInternalMessages="on"${opts.maxMessageSize ? ` maxMessageSize="${opts.maxMessageSize}"` : ''}${Object.entries(opts.globals ?? {}).map(([k, v]) => ` ${k}="${v}"`).join('')})
 ${socketConfig}
 # rsyslogd's own messages (start, errors) go to a file of ours, never to the actions under test.
 if $programname == "rsyslogd" then {
