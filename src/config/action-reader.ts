@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { CommandTemplate, isDynamicTag } from '../fleet/command-template.js';
 import { ConfigError } from './config-error.js';
@@ -63,6 +64,8 @@ export interface ActionSpec {
   families: Record<ActionFamily, ActionCommands>;
 }
 
+/** Checked: it goes into commands as it is. */
+const HOSTNAME = /^[A-Za-z0-9.-]+$/.test(hostname()) ? hostname() : 'localhost';
 const ACTION_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const SAMPLE_IP: Record<ActionFamily, string> = { inet4: '203.0.113.1', inet6: '2001:db8::1' };
 
@@ -128,10 +131,19 @@ function readFamily(conf: ConfigSet, params: Record<string, string>, jailOptions
   const staticTag = (name: string): string | undefined => {
     if (isDynamicTag(name)) return undefined;
     const key = name.toLowerCase();
-    if (key.startsWith('known/')) {
-      const k = key.slice('known/'.length);
-      return option('Init', k, false) ?? option('Definition', k, false);
+    const slash = key.indexOf('/');
+    if (slash > 0) {
+      // <known/chain>: the action's own value, before the jail's parameters;
+      // <ipt_multiport/_chain_rule>: an option of another section of the file.
+      const scope = key.slice(0, slash);
+      const k = key.slice(slash + 1);
+      if (scope === 'known') return option('Init', k, false) ?? option('Definition', k, false);
+      const section = conf.sections().find((x) => x.toLowerCase() === scope);
+      return section === undefined ? undefined : conf.get(section, k, params);
     }
+    // fail2ban's own tags for the host it runs on: here, the central host.
+    if (key === 'fq-hostname') return HOSTNAME;
+    if (key === 'sh-hostname') return HOSTNAME.split('.')[0];
     // As fail2ban: an IPv6 variant wins, then the jail's parameters, then the file.
     return option('Init', key, true) ?? option('Definition', key, true) ?? jailOptions[key];
   };
@@ -151,12 +163,12 @@ function readFamily(conf: ConfigSet, params: Record<string, string>, jailOptions
   for (const key of ['actionstart', 'actionstop', 'actioncheck', 'actionflush'] as const) {
     const t = text(key);
     if (t === undefined) continue;
-    checkSyntax(t, key, fail);
     // These run once per host and family: only <family> may differ per call.
     const tpl = compile(t, key, fail, {});
     const bad = tpl.tags().filter((n) => n !== 'family');
     if (bad.length) throw fail(key, `<${bad[0]}> has no value here: ${key} runs once per host, not per ban`);
     out[key] = tpl.render(sampleValues(family));
+    checkSyntax(out[key], key, fail);
   }
   for (const key of ['actionban', 'actionunban'] as const) {
     const t = text(key);
@@ -173,10 +185,10 @@ function readFamily(conf: ConfigSet, params: Record<string, string>, jailOptions
     if (cmd === undefined && line === undefined) continue;
     if (cmd === undefined) throw fail(lineKey, `${lineKey} needs ${cmdKey}, the command that reads the lines`);
     if (line === undefined) throw fail(cmdKey, `${cmdKey} needs ${lineKey}, the line written for each ban`);
-    checkSyntax(cmd, cmdKey, fail);
     const cmdTpl = compile(cmd, cmdKey, fail, {});
     const bad = cmdTpl.tags().filter((n) => n !== 'family');
     if (bad.length) throw fail(cmdKey, `<${bad[0]}> differs per ban; put it in ${lineKey}`);
+    checkSyntax(cmdTpl.render(sampleValues(family)), cmdKey, fail);
     const lineTpl = compile(line, lineKey, fail, { allowUntrusted: false });
     if (lineTpl.render(sampleValues(family)).includes('\n')) throw fail(lineKey, 'must be one line');
     out[field] = { command: cmdTpl.render(sampleValues(family)), line: lineTpl };
@@ -209,6 +221,9 @@ function checkSyntax(text: string, key: string, fail: (key: string, message: str
   const r = spawnSync('/bin/sh', ['-n', '-c', text], { encoding: 'utf8', timeout: 5000 });
   if (r.status !== 0) {
     const why = (r.stderr || '').trim().split('\n').pop()?.replace(/^\/bin\/sh: \d+: /, '') || 'sh cannot parse it';
-    throw fail(key, `not a valid sh command: ${why}`);
+    // A tag nobody defined stays as <name>, which sh reads as redirections.
+    const left = [...new Set([...text.matchAll(/<([^ <>]+)>/g)].map((m) => `<${m[1]}>`))];
+    const hint = left.length ? ` (tags without a value: ${left.join(' ')}; define them in [Init] or pass them from the jail)` : '';
+    throw fail(key, `not a valid sh command: ${why}${hint}`);
   }
 }

@@ -135,6 +135,12 @@ export function shellContexts(text: string): ShellContext[] {
       prevWordBreak = false;
       continue;
     }
+    if (c === '(') {
+      // A subshell: its own level, closed by the matching ')'.
+      stack.push({ kind: 'top' });
+      prevWordBreak = true;
+      continue;
+    }
     if (c === ')' && stack.length > 1) {
       stack.pop();
       prevWordBreak = true;

@@ -51,8 +51,9 @@ function proxyCommand(host: FleetHost): string {
   const jumpHost = m[2]!.replace(/^\[|\]$/g, '');
   const jump: FleetHost = { ...host, jump: undefined, address: jumpHost, port: m[3] ? Number(m[3]) : 22, user: m[1] ?? host.user };
   // ssh expands %-tokens in ProxyCommand; our words carry none of their own.
-  const words = ['ssh', ...sshOptions(jump), '-W', '[%h]:%p', '-p', String(jump.port), '-l', jump.user, '--', jump.address];
-  return words.map((w) => (w === '[%h]:%p' ? w : shellQuote(w.replace(/%/g, '%%')))).join(' ');
+  const target = host.address.includes(':') ? '[%h]:%p' : '%h:%p';
+  const words = ['ssh', ...sshOptions(jump), '-W', target, '-p', String(jump.port), '-l', jump.user, '--', jump.address];
+  return words.map((w) => (w === target ? w : shellQuote(w.replace(/%/g, '%%')))).join(' ');
 }
 
 /** ssh_config splits some values at spaces; quote a path that has any. */
