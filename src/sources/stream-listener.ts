@@ -84,7 +84,7 @@ export class StreamListener {
         reject(listenError(this.name, err));
       };
       server.once('error', onError);
-      server.listen({ host: this.address.host, port: this.address.port, exclusive: true, backlog: 1024 }, () => {
+      server.listen({ host: this.address.host, port: this.address.port, exclusive: true, backlog: 4096 }, () => {
         server.off('error', onError);
         server.on('error', (err) => this.ctx.logger.warn({ listener: this.name, err: err.message }, 'listener error'));
         this.ctx.logger.info({ listener: this.name, mutualTls: this.transport === 'tls' ? this.mutualTls : undefined }, `${this.transport} listening`);
