@@ -115,36 +115,49 @@ export class DateDetector {
     this.templates = list;
   }
 
+  /** The template and match of the last successful `find`. */
+  template: DateTemplate | null = null;
+  match: RegExpExecArray | null = null;
+
   /**
-   * Find the date in `line`: the template and match, or null. `d[1]` of
-   * the match, or (for templates with cutAtEnd) the end of the match minus
-   * the length of group 1, is the span to cut out.
+   * Find the date in `line`; on success `template` and `match` say where
+   * (see dateSpan). Returns false when no template matches.
    */
-  find(line: string): { template: DateTemplate; match: RegExpExecArray } | null {
+  find(line: string): boolean {
     const ts = this.templates;
     const n = ts.length;
-    if (n === 0) return null;
+    if (n === 0) return false;
     const first = ts[this.last]!;
     let m = first.regex.exec(line);
-    if (m && (first.anchored || m.index === 0 || n === 1)) return { template: first, match: m };
-    let best: { template: DateTemplate; match: RegExpExecArray; at: number } | null = m
-      ? { template: first, match: m, at: m.index }
-      : null;
+    if (m !== null && (first.anchored || m.index === 0 || n === 1)) {
+      this.template = first;
+      this.match = m;
+      return true;
+    }
+    let best: DateTemplate | null = m !== null ? first : null;
+    let bestMatch = m;
     for (let i = 0; i < n; i++) {
       if (i === this.last) continue;
       const t = ts[i]!;
       m = t.regex.exec(line);
-      if (!m) continue;
+      if (m === null) continue;
       if (t.anchored || m.index === 0) {
         this.last = i;
-        return { template: t, match: m };
+        this.template = t;
+        this.match = m;
+        return true;
       }
-      if (!best || m.index < best.at) best = { template: t, match: m, at: m.index };
-      // fail2ban stops at the first unanchored match unless a better one is likely;
-      // looking at every template only costs time on lines that have a date.
+      // Among unanchored dates the one nearest the line start wins.
+      if (bestMatch === null || m.index < bestMatch.index) {
+        best = t;
+        bestMatch = m;
+      }
     }
-    if (best) this.last = ts.indexOf(best.template);
-    return best;
+    if (best === null) return false;
+    this.last = ts.indexOf(best);
+    this.template = best;
+    this.match = bestMatch;
+    return true;
   }
 }
 

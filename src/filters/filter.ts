@@ -8,7 +8,7 @@ import { DateDetector, dateSpan } from './date-detector.js';
 import type { DateTemplate } from './date-template.js';
 import { presentEvent } from './event-text.js';
 import { type Clause, wordStarted } from './required-literal.js';
-import { scrubFields, scrubPasswords } from './password-scrub.js';
+import { scrubPasswords, VCHKPW_OPEN } from './password-scrub.js';
 import { zoneOffset } from './strptime.js';
 
 export interface FilterMatch {
@@ -40,12 +40,30 @@ const MISSED: FilterResult = Object.freeze({ kind: 'missed' }) as FilterResult;
  */
 export const MAX_TEXT = 32 * 1024;
 
-/** Groups that carry the failure id or are internal; not reported as fields. */
-const NOT_FIELDS = new Set(['ip4', 'ip6', 'dns', 'content', 'mlfid', 'nofail', 'mlfforget', 'mlfgained', 'mlfpending']);
-
 interface Hit {
   regex: number;
+  /** Groups of the failregex that matched. */
   groups: Record<string, string | undefined>;
+  /** Groups of the prefregex, when there is one; the failregex's win (as in fail2ban). */
+  pre: Record<string, string | undefined> | undefined;
+}
+
+type Groups = Record<string, string | undefined>;
+
+/**
+ * Addresses as logged -> canonical form. Attackers repeat themselves, so a
+ * small cache saves parsing the same text thousands of times; it is simply
+ * emptied when full.
+ */
+const ipCache = new Map<string, string | null>();
+function canonical(text: string): string | null {
+  let c = ipCache.get(text);
+  if (c === undefined) {
+    c = canonicalIp(text);
+    if (ipCache.size >= 4096) ipCache.clear();
+    ipCache.set(text, c);
+  }
+  return c;
 }
 
 /** Counters the regex tester reads: every failregex / ignoreregex that matched a line. */
@@ -125,18 +143,13 @@ class Matcher {
           return { ignored: j };
         }
       }
-      let groups: Record<string, string | undefined> = m.groups ?? {};
-      if (pre) {
-        const merged: Record<string, string | undefined> = {};
-        for (const k in pre) if (k !== 'content') merged[k] = pre[k];
-        for (const k in groups) merged[k] = groups[k];
-        groups = merged;
-      }
-      return { regex: i, groups };
+      return { regex: i, groups: m.groups ?? EMPTY, pre };
     }
     return null;
   }
 }
+
+const EMPTY: Groups = Object.freeze({}) as Groups;
 
 function firstMatch(list: CompiledRegex[], text: string): number {
   for (let i = 0; i < list.length; i++) if (list[i]!.re.test(text)) return i;
@@ -272,7 +285,7 @@ export class Filter {
     if (r === null) return MISSED;
     if ('ignored' in r) return { kind: 'ignored', regex: r.ignored };
     const time = Number.isFinite(ev.time) ? ev.time : ev.received;
-    return this.failure(r, time, text);
+    return this.failure(r, time, text, m);
   }
 
   /** Match one line of a log file; its date is found with the filter's datepattern. */
@@ -292,70 +305,89 @@ export class Filter {
       if (counters) counters.truncated++;
     }
     let text = raw;
-    let found: { template: DateTemplate; match: RegExpExecArray } | null = null;
-    let span: [number, number] | null = null;
-    if (!this.dates.none) {
-      found = this.dates.find(raw);
-      if (found) {
-        span = dateSpan(found.template, found.match);
-        text = span[0] === 0 ? raw.slice(span[1]) : raw.slice(0, span[0]) + raw.slice(span[1]);
-      }
+    const dates = this.dates;
+    let cutStart = -1;
+    let cutEnd = -1;
+    if (!dates.none && dates.find(raw)) {
+      [cutStart, cutEnd] = dateSpan(dates.template!, dates.match!);
+      text = cutStart === 0 ? raw.slice(cutEnd) : raw.slice(0, cutStart) + raw.slice(cutEnd);
     }
     if (this.lineClauses === null && !this.lines.passes(text)) return MISSED;
     const r = this.lines.run(text, counters);
     if (r === null) return MISSED;
     if ('ignored' in r) return { kind: 'ignored', regex: r.ignored };
     let time: number;
-    if (this.dates.none) time = now;
-    else if (found && span) time = this.dateTime(found, raw.slice(span[0], span[1]), now);
+    if (dates.none) time = now;
+    else if (cutStart !== -1) time = this.dateTime(dates.template!, raw, cutStart, cutEnd, now);
     else time = NaN;
-    const res = this.failure(r, time, raw);
+    const res = this.failure(r, time, raw, this.lines);
     if (res === MISSED && counters) counters.noAddress++;
     return res;
   }
 
-  /** Parse a date only for lines that matched; consecutive lines often share one. */
-  private dateTime(found: { template: DateTemplate; match: RegExpExecArray }, text: string, now: number): number {
+  /** Parse a date only for lines that matched; consecutive lines often share one (compared in place, no copy). */
+  private dateTime(template: DateTemplate, raw: string, start: number, end: number, now: number): number {
+    const last = this.lastDateText;
     if (
-      text === this.lastDateText &&
-      found.template === this.lastDateTemplate &&
+      template === this.lastDateTemplate &&
+      end - start === last.length &&
+      raw.startsWith(last, start) &&
       Math.abs(now - this.lastDateNow) < 60_000
     ) {
       return this.lastDateTime;
     }
-    const t = found.template.time(found.match, now, this.tz);
-    this.lastDateText = text;
-    this.lastDateTemplate = found.template;
+    const t = template.time(raw, now, this.tz);
+    this.lastDateText = raw.slice(start, end);
+    this.lastDateTemplate = template;
     this.lastDateNow = now;
     this.lastDateTime = t;
     return t;
   }
 
-  private failure(hit: Hit, time: number, line: string): FilterResult {
+  private failure(hit: Hit, time: number, line: string, m: Matcher): FilterResult {
     const g = hit.groups;
-    if (g.nofail !== undefined) return { kind: 'ignored', regex: -1 };
+    const pre = hit.pre;
+    const get = (name: string): string | undefined => {
+      const v = g[name];
+      return v !== undefined || pre === undefined ? v : pre[name];
+    };
+    if (get('nofail') !== undefined) return { kind: 'ignored', regex: -1 };
     let ip: string | null = null;
-    const addr = g.ip4 ?? g.ip6;
-    if (addr !== undefined) ip = canonicalIp(addr);
-    else if (g.dns !== undefined) ip = canonicalIp(g.dns); // a name is not resolved here
-    else if (g.fid !== undefined) ip = canonicalIp(g.fid);
+    const addr = get('ip4') ?? get('ip6');
+    if (addr !== undefined) ip = canonical(addr);
+    else {
+      const dns = get('dns');
+      const fid = get('fid');
+      if (dns !== undefined) ip = canonical(dns); // a host name is never resolved here
+      else if (fid !== undefined) ip = canonical(fid);
+    }
     if (ip === null) return MISSED;
     const fields: Record<string, string> = {};
-    for (const k in g) {
-      const v = g[k];
-      if (v === undefined || NOT_FIELDS.has(k) || k.charCodeAt(0) === 95 /* _ */) continue;
-      const alt = /^alt_(.*?)(?:_\d+)?$/.exec(k);
-      if (alt) {
-        if (!fields[alt[1]!]) fields[alt[1]!] = v;
-        continue;
-      }
-      fields[k] = v;
-    }
-    if (fields.fid === addr) delete fields.fid;
+    const fail = m.failregex[hit.regex]!;
+    if (pre !== undefined) addFields(fields, m.prefregex!, pre, fail.groups);
+    addFields(fields, fail, g, undefined);
+    if (fields.fid !== undefined && fields.fid === addr) delete fields.fid;
     return {
       kind: 'failure',
-      match: { ip, time, fields: scrubFields(fields), regex: hit.regex, line: scrubPasswords(line) },
+      match: { ip, time, fields, regex: hit.regex, line: scrubPasswords(line) },
     };
+  }
+}
+
+/** Copy the field groups of one regex's match into `fields`, passwords scrubbed. */
+function addFields(fields: Record<string, string>, re: CompiledRegex, g: Groups, shadowedBy: ReadonlySet<string> | undefined): void {
+  const fg = re.fieldGroups;
+  for (let i = 0; i < fg.length; i++) {
+    const f = fg[i]!;
+    if (shadowedBy !== undefined && shadowedBy.has(f.group)) continue;
+    let v = g[f.group];
+    if (v === undefined) continue;
+    if (v.indexOf(VCHKPW_OPEN) !== -1) v = scrubPasswords(v);
+    if (f.alt) {
+      if (!fields[f.field]) fields[f.field] = v;
+    } else {
+      fields[f.field] = v;
+    }
   }
 }
 

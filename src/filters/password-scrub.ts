@@ -11,11 +11,11 @@
  * password), so at worst too much is hidden, never too little.
  */
 
-const VCHKPW_OPEN = "(pass: '";
+export const VCHKPW_OPEN = "(pass: '";
 export const HIDDEN = '***';
 
 /** Field names that hold a password whatever a filter calls them. */
-const PASSWORD_FIELDS = new Set(['pass', 'password', 'passwd', 'pw', 'pwd', 'secret']);
+export const PASSWORD_FIELDS: ReadonlySet<string> = new Set(['pass', 'password', 'passwd', 'pw', 'pwd', 'secret']);
 
 /** The text with any logged password replaced by `***`. */
 export function scrubPasswords(text: string): string {

@@ -41,6 +41,8 @@ export interface TranslatedRegex {
 // Python's \s for str patterns: str.isspace() characters.
 const PY_SPACE_RANGES = '\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
 const PY_WORD_RANGES = '\\p{L}\\p{N}_';
+const ASCII_WORD_RANGES = 'A-Za-z0-9_';
+const ASCII_SPACE_RANGES = ' \\t-\\r';
 const PY_WORD = `[${PY_WORD_RANGES}]`;
 const PY_NOT_WORD = `[^${PY_WORD_RANGES}]`;
 const PY_SPACE = `[${PY_SPACE_RANGES}]`;
@@ -90,7 +92,7 @@ class Translator {
   private out = '';
   private readonly flagStack: Flags[] = [];
   private flags: Flags;
-  private readonly globalFlags = { i: false, s: false, m: false };
+  private readonly globalFlags = { i: false, s: false, m: false, a: false };
   private groupCount = 0;
   private readonly groupNames = new Set<string>();
 
@@ -138,9 +140,10 @@ class Translator {
         this.flags.x = true;
         break;
       case 'a':
+        // ASCII classes, as Python's re.ASCII: \w is [A-Za-z0-9_], \d is [0-9].
+        this.globalFlags.a = true;
+        break;
       case 'u':
-        // (?a) restricts \w, \d, \s to ASCII; rare in filters and only narrows
-        // what matches, so Unicode classes are kept (documented divergence).
         break;
       default:
         this.fail(`flag (?${f}) has no JavaScript form`);
@@ -389,29 +392,32 @@ class Translator {
       case 'Z':
         this.out += this.globalFlags.m ? '(?![\\s\\S])' : '$';
         return;
+    }
+    const ascii = this.globalFlags.a;
+    switch (c) {
       case 'b':
-        this.out += PY_WORD_BOUNDARY;
+        this.out += ascii ? '\\b' : PY_WORD_BOUNDARY;
         return;
       case 'B':
-        this.out += PY_NOT_WORD_BOUNDARY;
+        this.out += ascii ? '\\B' : PY_NOT_WORD_BOUNDARY;
         return;
       case 'w':
-        this.out += PY_WORD;
+        this.out += ascii ? `[${ASCII_WORD_RANGES}]` : PY_WORD;
         return;
       case 'W':
-        this.out += PY_NOT_WORD;
+        this.out += ascii ? `[^${ASCII_WORD_RANGES}]` : PY_NOT_WORD;
         return;
       case 's':
-        this.out += PY_SPACE;
+        this.out += ascii ? `[${ASCII_SPACE_RANGES}]` : PY_SPACE;
         return;
       case 'S':
-        this.out += PY_NOT_SPACE;
+        this.out += ascii ? `[^${ASCII_SPACE_RANGES}]` : PY_NOT_SPACE;
         return;
       case 'd':
-        this.out += '\\p{Nd}';
+        this.out += ascii ? '[0-9]' : '\\p{Nd}';
         return;
       case 'D':
-        this.out += '\\P{Nd}';
+        this.out += ascii ? '[^0-9]' : '\\P{Nd}';
         return;
     }
     if (c >= '0' && c <= '9') {
@@ -485,7 +491,11 @@ class Translator {
       if (c === '\\' && /[dDwWsS]/.test(this.peek(1))) {
         const e = this.peek(1);
         this.i += 2;
-        out += e === 'd' ? '\\p{Nd}' : e === 'w' ? PY_WORD_RANGES : e === 's' ? PY_SPACE_RANGES : `\\${e}`;
+        const ascii = this.globalFlags.a;
+        if (e === 'd') out += ascii ? '0-9' : '\\p{Nd}';
+        else if (e === 'w') out += ascii ? ASCII_WORD_RANGES : PY_WORD_RANGES;
+        else if (e === 's') out += ascii ? ASCII_SPACE_RANGES : PY_SPACE_RANGES;
+        else out += `\\${e}`;
         if (this.peek() === '-' && this.peek(1) !== ']') this.fail(`bad character range \\${e}-`, this.i);
         continue;
       }
