@@ -24,6 +24,7 @@ export interface NetnsHost {
   groups: string[];
   hostKey: string;
   sshdConfig: string;
+  authorizedKeys: string;
   sshdPid?: number;
 }
 
@@ -33,8 +34,8 @@ export interface NetnsFleetOptions {
   /** Third octet of 198.18.BLOCK.0/24, unique per suite. */
   block: number;
   count: number;
-  /** The action fleetban-remote runs for the forced-command key. */
-  remoteAction?: 'route' | 'ipset' | 'nftables';
+  /** The action fleetban-remote runs for the forced-command key, per host (default route). */
+  remoteAction?: (i: number) => 'route' | 'ipset' | 'nftables';
   groups?: (i: number) => string[];
 }
 
@@ -66,12 +67,12 @@ export class NetnsFleet {
     process.once('exit', fleet.cleanupOnExit);
     const shellPub = sshKeygen(fleet.shellKey);
     const remotePub = sshKeygen(fleet.remoteKey);
-    // The forced command: whatever the client asks for, this runs.
-    const forced = `${REMOTE_HELPER} -c /dev/null -a ${o.remoteAction ?? 'route'}`;
-    writeFileSync(join(fleet.dir, 'authorized_keys'), `${shellPub}\nrestrict,command="${forced}" ${remotePub}\n`);
     const known: string[] = [];
     for (let i = 0; i < o.count; i++) {
       const h = fleet.makeHost(i);
+      // The forced command: whatever the client asks for, this runs.
+      const forced = `${REMOTE_HELPER} -c /dev/null -a ${o.remoteAction?.(i) ?? 'route'}`;
+      writeFileSync(h.authorizedKeys, `${shellPub}\nrestrict,command="${forced}" ${remotePub}\n`);
       fleet.hosts.push(h);
       known.push(`${h.address} ${sshKeygen(h.hostKey, h.name).split(' ').slice(0, 2).join(' ')}`);
     }
@@ -106,7 +107,7 @@ export class NetnsFleet {
         `ListenAddress ${address}:22`,
         `HostKey ${hostKey}`,
         'PidFile none',
-        `AuthorizedKeysFile ${join(this.dir, 'authorized_keys')}`,
+        `AuthorizedKeysFile ${join(hostDir, 'authorized_keys')}`,
         'StrictModes no',
         'UsePAM no',
         'PermitRootLogin prohibit-password',
@@ -121,7 +122,7 @@ export class NetnsFleet {
         '',
       ].join('\n'),
     );
-    return { name, ns, address, groups: this.o.groups?.(i) ?? [], hostKey, sshdConfig };
+    return { name, ns, address, groups: this.o.groups?.(i) ?? [], hostKey, sshdConfig, authorizedKeys: join(hostDir, 'authorized_keys') };
   }
 
   /** fleet.conf entries for these hosts. */
