@@ -48,6 +48,12 @@ export interface JailManagerOptions {
   random?: () => number;
   /** Run the expiry timer (default true; tests drive `tick()` themselves). */
   timers?: boolean;
+  /**
+   * Most failure rows written per flush of the state (default 20,000, about
+   * 0.1 s of work): under a flood of new addresses the writes lag behind
+   * rather than stall the event loop.
+   */
+  failureRowsPerFlush?: number;
 }
 
 const SWEEP_EVERY_MS = 60_000;
@@ -80,6 +86,7 @@ export class JailManager {
   private readonly futureToleranceMs: number;
   private readonly maxTracked: number;
   private readonly timers: boolean;
+  private readonly rowsPerFlush: number;
   private readonly expiry = new ExpiryQueue();
   private readonly originIds = new Map<string, number>();
   private readonly originNames: string[] = [];
@@ -103,6 +110,7 @@ export class JailManager {
     this.futureToleranceMs = o.futureToleranceMs ?? 60_000;
     this.maxTracked = o.maxTracked ?? 4_000_000;
     this.timers = o.timers ?? true;
+    this.rowsPerFlush = o.failureRowsPerFlush ?? 20_000;
     this.internOrigin('?');
     for (const c of o.jails) this.jails.set(c.name, new Jail(c, this.random));
   }
@@ -243,19 +251,20 @@ export class JailManager {
     }
     if (jail.bans.has(key)) return; // already banned: nothing more to decide
     const window = jail.window;
-    if (!window.has(key)) {
+    let slot = window.lookup(key);
+    if (slot < 0) {
       if (this.isIgnored(jail, ip)) {
         jail.ignored++;
         return;
       }
       if (window.size >= this.maxTracked) {
-        const oldest = window.oldestKey();
-        if (oldest !== undefined) {
-          window.delete(oldest);
-          jail.dirty.add(oldest);
+        const evicted = window.evictOne(this.random);
+        if (evicted !== undefined) {
+          jail.deleted.push(evicted);
           jail.evicted++;
         }
       }
+      slot = window.allocate(key);
     } else if (key !== ip && this.isIgnored(jail, ip)) {
       // Per-prefix counting: each address of the network is checked.
       jail.ignored++;
@@ -263,9 +272,8 @@ export class JailManager {
     }
     jail.totalFailed++;
     const weight = jail.badCounts.size > 0 ? BanTimeIncrement.failureWeight(jail.badCounts.get(key) ?? 0, jail.config.maxRetry) : 1;
-    const lineSeq = jail.ring.push(key, line, window.lastLine(key));
-    jail.dirty.add(key);
-    if (!window.add(key, time, this.internOrigin(origin), weight, lineSeq)) return;
+    window.setLastLine(slot, jail.ring.push(line, window.lastLineAt(slot)));
+    if (!window.addAt(slot, time, this.internOrigin(origin), weight)) return;
 
     // Due for a ban.
     if (jail.config.ignoreCommand) {
@@ -303,7 +311,7 @@ export class JailManager {
   }
 
   private forgetFailures(jail: Jail, key: string): void {
-    if (jail.window.delete(key)) jail.dirty.add(key);
+    if (jail.window.delete(key)) jail.deleted.push(key);
   }
 
   // ---- bans ------------------------------------------------------------
@@ -339,9 +347,10 @@ export class JailManager {
     const inJail = this.state.history(cfg.name, key);
     const previous = cfg.increment.overallJails ? (this.state.historyAllJails(key)?.count ?? 0) : (inJail?.count ?? 0);
     const banTime = jail.increment.banTime(cfg.banTime, previous);
-    const failures = jail.window.count(key);
-    const origins = jail.window.originIds(key).map((id) => this.originNames[id]!).filter((o) => o !== '?');
-    const matches = jail.ring.collect(key, jail.window.lastLine(key), cfg.maxMatches).map(scrubPasswords);
+    const slot = jail.window.lookup(key);
+    const failures = slot < 0 ? 0 : jail.window.countAt(slot);
+    const origins = slot < 0 ? [] : jail.window.originIdsAt(slot).map((id) => this.originNames[id]!).filter((o) => o !== '?');
+    const matches = slot < 0 ? [] : jail.ring.collect(jail.window.lastLineAt(slot), cfg.maxMatches).map(scrubPasswords);
     // A manual ban in an origin-scoped jail has no origin to go to: it goes everywhere.
     const scope: Scope = manual && cfg.scope.kind === 'origin' ? { kind: 'fleet' } : cfg.scope;
     const ban: ActiveBan = {
@@ -374,8 +383,8 @@ export class JailManager {
       },
       { jail: cfg.name, ip: key, time: now, banTime: banTime < 0 ? -1 : banTime, count: (inJail?.count ?? 0) + 1 },
     );
-    jail.window.delete(key);
-    jail.dirty.delete(key);
+    // commitBan deleted its failure row.
+    if (slot >= 0) jail.window.deleteSlot(slot);
     jail.bans.set(key, ban);
     jail.totalBanned++;
     if (cfg.increment.enabled) jail.badCounts.set(key, (inJail?.count ?? 0) + 1);
@@ -461,7 +470,7 @@ export class JailManager {
         this.lastSweep = now;
         for (const jail of this.jails.values()) {
           const cutoff = now - jail.findTimeMs;
-          for (const k of jail.window.sweep(cutoff)) jail.dirty.delete(k);
+          jail.window.sweep(cutoff);
           this.state.purgeFailures(jail.name, cutoff);
           if (jail.commandIgnores.size > 0) for (const [k, u] of jail.commandIgnores) if (u <= now) jail.commandIgnores.delete(k);
         }
@@ -504,6 +513,13 @@ export class JailManager {
       ignored: jail.ignored,
       forged: jail.forged,
     };
+  }
+
+  /** Addresses whose failures wait to be written to the state database (a metric: it grows under a flood). */
+  pendingFailureWrites(): number {
+    let n = 0;
+    for (const j of this.jails.values()) n += j.window.pendingWrites + j.deleted.length;
+    return n;
   }
 
   jailNames(): string[] {
@@ -565,7 +581,7 @@ export class JailManager {
   /** After ignore lists change, forget failures of addresses now ignored. */
   private dropIgnored(jail: Jail): void {
     const drop: string[] = [];
-    for (const key of jail.window.keysIterator()) {
+    for (const key of jail.window.keys()) {
       const ip = key.includes('/') ? key.split('/')[0]! : key;
       if (this.isIgnored(jail, ip)) drop.push(key);
     }
@@ -630,7 +646,7 @@ export class JailManager {
       for (let i = 0; i < f.times.length; i++) {
         const t = f.times[i]!;
         if (t < cutoff) continue;
-        jail.window.add(f.ip, t, this.internOrigin(f.origins[i] ?? '?'), 1, -1);
+        jail.window.add(f.ip, t, this.internOrigin(f.origins[i] ?? '?'));
       }
     }
     this.state.purgeFailures(jail.name, cutoff);
@@ -643,18 +659,22 @@ export class JailManager {
     for (const h of this.state.historyOfJail(jail.name, now - this.dbPurgeAgeMs)) jail.badCounts.set(h.ip, h.count);
   }
 
-  /** Inside the state's flush transaction: write the failures that changed. */
+  /** Inside the state's flush transaction: write the failures that changed (up to rowsPerFlush; the rest next time). */
   private writeFailures(): void {
+    let budget = this.rowsPerFlush;
     for (const jail of this.jails.values()) {
-      if (jail.dirty.size === 0) continue;
+      if (budget <= 0) return;
       const records: (FailureRecord | { ip: string; times: [] })[] = [];
-      for (const key of jail.dirty) {
-        const snap = jail.window.snapshot(key);
-        if (!snap) records.push({ ip: key, times: [] as [] });
-        else records.push({ ip: key, times: snap.times, origins: snap.origins.map((id) => this.originNames[id] ?? '?') });
+      while (jail.deleted.length > 0 && budget > 0) {
+        records.push({ ip: jail.deleted.pop()!, times: [] });
+        budget--;
       }
-      this.state.writeFailures(jail.name, records);
-      jail.dirty.clear();
+      const w = jail.window;
+      budget -= w.drainDirty(budget, (slot) => {
+        const snap = w.snapshotAt(slot);
+        records.push({ ip: w.keyAt(slot), times: snap.times, origins: snap.origins.map((id) => this.originNames[id] ?? '?') });
+      });
+      if (records.length > 0) this.state.writeFailures(jail.name, records);
     }
   }
 }

@@ -20,8 +20,8 @@ export class Jail {
   ignore: IgnoreList;
   increment: BanTimeIncrement;
   readonly bans = new Map<string, ActiveBan>();
-  /** Addresses whose failures changed since the last flush to the state database. */
-  readonly dirty = new Set<string>();
+  /** Failure rows to delete at the next flush (addresses evicted or now ignored). */
+  deleted: string[] = [];
   /** Earlier ban counts (bantime.increment): a known offender's failures weigh more. */
   readonly badCounts = new Map<string, number>();
   /** ignorecommand verdicts "ignore": address -> until (ms). */
@@ -62,12 +62,14 @@ export class Jail {
     this.increment = new BanTimeIncrement(config.increment, random);
     if (old.maxRetry !== config.maxRetry || old.findTime !== config.findTime) {
       // The window's shape changed: carry the failures over into a new one.
+      const prev = this.window;
       const next = new FailureWindow(config.maxRetry, config.findTime * 1000);
-      for (const key of this.window.keysIterator()) {
-        const snap = this.window.snapshot(key)!;
-        const line = this.window.lastLine(key);
-        for (let i = 0; i < snap.times.length; i++) next.add(key, snap.times[i]!, snap.origins[i]!, 1, i === 0 ? line : -1);
-        this.dirty.add(key);
+      for (const key of prev.keys()) {
+        const from = prev.lookup(key);
+        const snap = prev.snapshotAt(from);
+        const to = next.allocate(key);
+        next.setLastLine(to, prev.lastLineAt(from));
+        for (let i = 0; i < snap.times.length; i++) next.addAt(to, snap.times[i]!, snap.origins[i]!, 1);
       }
       this.window = next;
     }

@@ -5,7 +5,6 @@
  * A line that has been overwritten is simply gone: the ban keeps what is left.
  */
 export class MatchRing {
-  private readonly keys: (string | undefined)[];
   private readonly lines: (string | undefined)[];
   private readonly prev: Float64Array;
   private readonly mask: number;
@@ -16,31 +15,26 @@ export class MatchRing {
     let n = 1;
     while (n < size) n <<= 1;
     this.mask = n - 1;
-    this.keys = new Array<string | undefined>(n);
     this.lines = new Array<string | undefined>(n);
     this.prev = new Float64Array(n);
   }
 
-  /** Store `line` of `key`; `previous` is the sequence number of its last line (-1: none). Returns this line's number. */
-  push(key: string, line: string, previous: number): number {
+  /** Store a line; `previous` is the number of the address's line before it (-1: none). Returns this line's number. */
+  push(line: string, previous: number): number {
     const seq = this.next++;
+    // `&` works on the low 32 bits, which is all the index needs.
     const i = seq & this.mask;
-    this.keys[i] = key;
     this.lines[i] = line;
     this.prev[i] = previous;
     return seq;
   }
 
-  /** Up to `max` lines of `key`, oldest first, following the chain back from `last`. */
-  collect(key: string, last: number, max: number): string[] {
+  /** Up to `max` lines of an address, oldest first, following its chain back from `last`. */
+  collect(last: number, max: number): string[] {
     const out: string[] = [];
-    const size = this.mask + 1;
-    let seq = last;
-    while (seq >= 0 && out.length < max && seq >= this.next - size) {
-      const i = seq & this.mask;
-      if (this.keys[i] !== key) break;
-      out.push(this.lines[i]!);
-      seq = this.prev[i]!;
+    const oldest = this.next - (this.mask + 1);
+    for (let seq = last; seq >= 0 && seq >= oldest && out.length < max; seq = this.prev[seq & this.mask]!) {
+      out.push(this.lines[seq & this.mask]!);
     }
     return out.reverse();
   }

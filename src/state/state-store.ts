@@ -92,6 +92,8 @@ export class StateStore {
   private readonly pendingCursors = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly commitBanTx: (ban: BanRecord, history: HistoryRecord) => void;
+  private readonly flushTx: () => void;
 
   private readonly stmt: {
     upsertBan: Database.Statement;
@@ -157,6 +159,18 @@ export class StateStore {
       saveCursor: db.prepare('INSERT OR REPLACE INTO cursors (source, cursor, updated) VALUES (?, ?, ?)'),
       ledgerBans: db.prepare("SELECT host, jail, ip, status FROM ledger WHERE want = 'ban'"),
     };
+    // Transactions are built once: building one per ban costs as much as the ban.
+    this.commitBanTx = db.transaction((ban: BanRecord, history: HistoryRecord) => {
+      this.stmt.upsertBan.run(banParams(ban));
+      this.stmt.upsertHistory.run(history);
+      this.stmt.deleteFailure.run(ban.jail, ban.ip);
+    });
+    this.flushTx = db.transaction(() => {
+      for (const f of this.flushers) f();
+      const now = Date.now();
+      for (const [source, cursor] of this.pendingCursors) this.stmt.saveCursor.run(source, cursor, now);
+      this.pendingCursors.clear();
+    });
     const flushMs = opts.flushMs ?? 1000;
     if (flushMs > 0) {
       this.timer = setInterval(() => {
@@ -182,11 +196,7 @@ export class StateStore {
    * to it, in one transaction. Returns when the ban is on disk.
    */
   commitBan(ban: BanRecord, history: HistoryRecord): void {
-    this.db.transaction(() => {
-      this.stmt.upsertBan.run(banParams(ban));
-      this.stmt.upsertHistory.run(history);
-      this.stmt.deleteFailure.run(ban.jail, ban.ip);
-    })();
+    this.commitBanTx(ban, history);
   }
 
   /** Delete bans; returns how many existed. */
@@ -316,12 +326,7 @@ export class StateStore {
   /** Write pending failures and cursors now, in one transaction. */
   flush(): void {
     if (this.closed) return;
-    this.db.transaction(() => {
-      for (const f of this.flushers) f();
-      const now = Date.now();
-      for (const [source, cursor] of this.pendingCursors) this.stmt.saveCursor.run(source, cursor, now);
-      this.pendingCursors.clear();
-    })();
+    this.flushTx();
   }
 
   /** Flush and close. */

@@ -49,7 +49,7 @@ export const silent = pino({ level: 'silent' });
 
 export function setup(
   jailText: string,
-  o: { state?: StateStore; clock?: Clock; neverBan?: string[]; resolver?: (n: string) => Promise<string[]>; dbPurgeAge?: number } = {},
+  o: { state?: StateStore; clock?: Clock; neverBan?: string[]; resolver?: (n: string) => Promise<string[]>; dbPurgeAge?: number; failureRowsPerFlush?: number } = {},
 ) {
   const clock = o.clock ?? new Clock();
   const state = o.state ?? StateStore.open(':memory:', { flushMs: 0 });
@@ -67,6 +67,7 @@ export function setup(
     resolver: o.resolver ?? (async () => []),
     random: () => 0.5,
     dbPurgeAge: o.dbPurgeAge,
+    failureRowsPerFlush: o.failureRowsPerFlush,
   });
   manager.start();
   /** One failed login of `ip` seen on `origin`, stamped `stamp` (default: now). */

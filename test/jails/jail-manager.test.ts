@@ -375,6 +375,20 @@ describe('reload', () => {
   });
 });
 
+describe('failures are written behind, a bounded batch at a time', () => {
+  it('a flood of new addresses is written over several flushes instead of stalling the service', () => {
+    const { fail, manager, state } = setup(VPOPMAIL, { failureRowsPerFlush: 100 });
+    for (let i = 0; i < 250; i++) fail('vpopmail', `198.51.100.${i}`);
+    expect(manager.pendingFailureWrites()).toBe(250);
+    state.flush();
+    expect(manager.pendingFailureWrites()).toBe(150);
+    state.flush();
+    state.flush();
+    expect(manager.pendingFailureWrites()).toBe(0);
+    expect([...state.loadFailures('vpopmail', 0)]).toHaveLength(250);
+  });
+});
+
 describe('status', () => {
   it("shows fail2ban-client's counters", () => {
     const { fail, manager } = setup(VPOPMAIL);
