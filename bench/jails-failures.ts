@@ -6,7 +6,7 @@
  * Targets (issue 5): under 250 MB resident with a million addresses
  * tracked, under 2 µs per failure on the decision path.
  * Peer: fail2ban's own FailManager fed the same workload, run side by side
- * (bench/peers/fail2ban_failmanager.py, with Debian's fail2ban).
+ * (benc./jails-peer-fail2ban.py, with Debian's fail2ban).
  *
  *   npx tsx bench/jails-failures.ts [ADDRESSES]      (node --expose-gc for a cleaner RSS figure)
  */
@@ -101,7 +101,7 @@ try {
   console.log(`  ban (SQLite commit + announce): ${banUs.toFixed(1)} µs per ban, ${bans.toLocaleString('en')} bans`);
 
   const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-  const peer = spawnSync(python, [new URL('./peers/fail2ban_failmanager.py', import.meta.url).pathname, String(N)], { encoding: 'utf8' });
+  const peer = spawnSync(python, [new URL('./jails-peer-fail2ban.py', import.meta.url).pathname, String(N)], { encoding: 'utf8' });
   if (peer.status !== 0) {
     console.log(`  peer (fail2ban FailManager): not run: ${(peer.stderr || peer.error?.message || '').trim().split('\n').pop()}`);
   } else {

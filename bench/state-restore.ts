@@ -2,7 +2,7 @@
  * Start-up with 100,000 bans in force: open the state database, restore the
  * bans into the jails, ready to expire them (target: under 2 s).
  * Peer: fail2ban reading as many bans back from its database
- * (bench/peers/fail2ban_restore.py, Debian's fail2ban), run side by side.
+ * (benc./state-peer-fail2ban.py, Debian's fail2ban), run side by side.
  *
  *   npx tsx bench/state-restore.ts [BANS]
  */
@@ -67,7 +67,7 @@ try {
   console.log(`fleetban start with ${N.toLocaleString('en')} bans in force`);
   console.log(`  restored:  ${restored.toLocaleString('en')} bans (and their history) in ${seconds.toFixed(3)} s   (target < 2 s)`);
   const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-  const peer = spawnSync(python, [new URL('./peers/fail2ban_restore.py', import.meta.url).pathname, String(N)], { encoding: 'utf8' });
+  const peer = spawnSync(python, [new URL('./state-peer-fail2ban.py', import.meta.url).pathname, String(N)], { encoding: 'utf8' });
   if (peer.status !== 0) {
     console.log(`  peer (fail2ban database): not run: ${(peer.stderr || peer.error?.message || '').trim().split('\n').pop()}`);
   } else {
