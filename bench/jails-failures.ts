@@ -6,7 +6,7 @@
  * Targets (issue 5): under 250 MB resident with a million addresses
  * tracked, under 2 µs per failure on the decision path.
  * Peer: fail2ban's own FailManager fed the same workload, run side by side
- * (benc./jails-peer-fail2ban.py, with Debian's fail2ban).
+ * (bench/jails-peer-fail2ban.py, with Debian's fail2ban).
  *
  *   npx tsx bench/jails-failures.ts [ADDRESSES]      (node --expose-gc for a cleaner RSS figure)
  */

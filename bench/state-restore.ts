@@ -2,7 +2,7 @@
  * Start-up with 100,000 bans in force: open the state database, restore the
  * bans into the jails, ready to expire them (target: under 2 s).
  * Peer: fail2ban reading as many bans back from its database
- * (benc./state-peer-fail2ban.py, Debian's fail2ban), run side by side.
+ * (bench/state-peer-fail2ban.py, Debian's fail2ban), run side by side.
  *
  *   npx tsx bench/state-restore.ts [BANS]
  */
