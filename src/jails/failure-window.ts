@@ -198,10 +198,10 @@ export class FailureWindow {
    * Count `weight` failures at `time` from `origin` in `slot`; returns true
    * when the address now has maxretry failures within findtime.
    */
-  addAt(slot: number, time: number, origin: number, weight: number): boolean {
+  addAt(slot: number, time: number, origin: number, weight: number, changed = true): boolean {
     let due = false;
     for (let w = 0; w < weight; w++) if (this.insert(slot, time, origin)) due = true;
-    this.markDirty(slot);
+    if (changed) this.markDirty(slot);
     return due;
   }
 
@@ -234,11 +234,14 @@ export class FailureWindow {
     return n === cap && times[base + cap - 1]! - times[base]! <= this.findTimeMs;
   }
 
-  /** Convenience for tests and restore: find or make the slot, then count. */
-  add(key: string, time: number, origin: number, weight = 1): boolean {
+  /**
+   * Find or make the slot, then count. `changed = false` for failures read
+   * back from the state database: they need no writing.
+   */
+  add(key: string, time: number, origin: number, weight = 1, changed = true): boolean {
     let slot = this.lookup(key);
     if (slot < 0) slot = this.allocate(key);
-    return this.addAt(slot, time, origin, weight);
+    return this.addAt(slot, time, origin, weight, changed);
   }
 
   setLastLine(slot: number, seq: number): void {

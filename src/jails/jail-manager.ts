@@ -77,7 +77,7 @@ export class JailManager {
   private readonly jails = new Map<string, Jail>();
   private readonly state: StateStore;
   private readonly listener: BanListener;
-  private readonly neverBan: CidrSet;
+  private neverBan: CidrSet;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly random: () => number;
@@ -153,12 +153,13 @@ export class JailManager {
     void this.resolveIgnoreNames();
   }
 
-  /** Stop the timer and write pending failures. The state store stays open (its owner closes it). */
+  /** Stop the timer and write every pending failure. The state store stays open (its owner closes it). */
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     try {
-      this.state.flush();
+      do this.state.flush();
+      while (this.unregisterFlush && this.pendingFailureWrites() > 0);
     } catch (err) {
       this.log.error({ err }, 'writing failures at stop failed');
     }
@@ -185,10 +186,12 @@ export class JailManager {
   /**
    * Take a new set of jails: jails that remain keep their failures and bans
    * (under their new options); new jails start empty; bans of removed jails
-   * are lifted and announced.
+   * are lifted and announced. `neverBan`, when given, replaces the list of
+   * addresses never banned (fleet.conf changed).
    */
-  reload(configs: JailConfig[]): void {
+  reload(configs: JailConfig[], neverBan?: CidrSet): void {
     const now = this.now();
+    if (neverBan) this.neverBan = neverBan;
     const next = new Set(configs.map((c) => c.name));
     for (const [name, jail] of this.jails) {
       if (next.has(name)) continue;
@@ -203,13 +206,14 @@ export class JailManager {
       const jail = this.jails.get(c.name);
       if (jail) {
         jail.reconfigure(c, this.random);
-        this.dropIgnored(jail);
       } else {
         const fresh = new Jail(c, this.random);
         this.jails.set(c.name, fresh);
         if (this.started) this.restoreJail(fresh, now);
       }
     }
+    // Addresses the new lists ignore are forgotten now, and again once names resolve.
+    for (const jail of this.jails.values()) this.dropIgnored(jail);
     void this.resolveIgnoreNames();
   }
 
@@ -646,7 +650,7 @@ export class JailManager {
       for (let i = 0; i < f.times.length; i++) {
         const t = f.times[i]!;
         if (t < cutoff) continue;
-        jail.window.add(f.ip, t, this.internOrigin(f.origins[i] ?? '?'));
+        jail.window.add(f.ip, t, this.internOrigin(f.origins[i] ?? '?'), 1, false);
       }
     }
     this.state.purgeFailures(jail.name, cutoff);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { JailError } from '../../src/jails/jail-error.js';
+import { CidrSet } from '../../src/net/cidr-set.js';
 import type { JailStatus } from '../../src/jails/jail-status.js';
 import { jails, setup } from './helpers.js';
 
@@ -367,6 +368,19 @@ describe('reload', () => {
     expect(listener.bans).toHaveLength(1);
   });
 
+  it('takes a new never-ban list when the fleet changes', () => {
+    const { fail, manager, listener } = setup(VPOPMAIL);
+    fail('vpopmail', '198.18.0.6');
+    fail('vpopmail', '198.18.0.6');
+    const fleet = new CidrSet();
+    fleet.add('198.18.0.6');
+    manager.reload(jails(VPOPMAIL), fleet);
+    expect(manager.status('vpopmail')).toMatchObject({ currentlyFailed: 0 });
+    fail('vpopmail', '198.18.0.6');
+    expect(listener.bans).toHaveLength(0);
+    expect(() => manager.ban('vpopmail', '198.18.0.6')).toThrow(/never banned/);
+  });
+
   it('forgets failures of addresses a new ignoreip covers', () => {
     const { fail, manager } = setup(VPOPMAIL);
     fail('vpopmail', '203.0.113.1');
@@ -386,6 +400,18 @@ describe('failures are written behind, a bounded batch at a time', () => {
     state.flush();
     expect(manager.pendingFailureWrites()).toBe(0);
     expect([...state.loadFailures('vpopmail', 0)]).toHaveLength(250);
+  });
+});
+
+describe('stop and start', () => {
+  it('stop writes every pending failure, however many; start reads them back without writing them again', () => {
+    const first = setup(VPOPMAIL, { failureRowsPerFlush: 10 });
+    for (let i = 0; i < 35; i++) first.fail('vpopmail', `198.51.100.${i}`);
+    first.manager.stop();
+    expect([...first.state.loadFailures('vpopmail', 0)]).toHaveLength(35);
+    const second = setup(VPOPMAIL, { state: first.state, clock: first.clock });
+    expect(second.manager.status('vpopmail')).toMatchObject({ currentlyFailed: 35 });
+    expect(second.manager.pendingFailureWrites()).toBe(0);
   });
 });
 
