@@ -1,3 +1,4 @@
+import { networkInterfaces } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { JailError } from '../../src/jails/jail-error.js';
 import { CidrSet } from '../../src/net/cidr-set.js';
@@ -153,6 +154,19 @@ describe('never banned: ignoreip, loopback, the fleet itself', () => {
     expect(listener.bans.map((b) => b.ip)).toEqual(['198.51.101.1', '2001:db8:bef0::1']);
   });
 
+  it('ignoreself: the central host\'s own addresses are not banned', () => {
+    const own = Object.values(networkInterfaces())
+      .flat()
+      .find((i) => i && !i.internal && i.family === 'IPv4')?.address;
+    if (!own) return; // a host without a non-loopback address has nothing to test here
+    const self = setup(VPOPMAIL + 'ignoreself = true\n');
+    for (let i = 0; i < 3; i++) self.fail('vpopmail', own);
+    expect(self.listener.bans).toHaveLength(0);
+    const notSelf = setup(VPOPMAIL + 'ignoreself = false\n');
+    for (let i = 0; i < 3; i++) notSelf.fail('vpopmail', own);
+    expect(notSelf.listener.bans).toHaveLength(1);
+  });
+
   it('a manual ban of a fleet host or loopback is refused', () => {
     const { manager } = setup(VPOPMAIL, { neverBan: ['198.18.0.0/15'] });
     expect(() => manager.ban('vpopmail', '198.18.0.2')).toThrow(JailError);
@@ -240,6 +254,21 @@ describe('bans end', () => {
     expect(third.failures).toBe(3);
     fail('vpopmail', '203.0.113.7');
     expect(manager.isBanned('vpopmail', '203.0.113.7')).toBe(true);
+  });
+
+  it('ban history is forgotten after dbpurgeage: a reformed address starts again from bantime', () => {
+    const { fail, clock, manager, listener } = setup(VPOPMAIL + 'maxretry = 1\nbantime = 10m\nbantime.increment = true\n', { dbPurgeAge: 86400 });
+    fail('vpopmail', '203.0.113.7');
+    clock.advance(601);
+    manager.tick();
+    fail('vpopmail', '203.0.113.7');
+    expect(listener.bans.map((b) => b.count)).toEqual([1, 2]);
+    clock.advance(2 * 86400);
+    manager.tick();
+    fail('vpopmail', '203.0.113.7');
+    const last = listener.bans[2]!;
+    expect(last.count).toBe(1);
+    expect((last.until! - last.since) / 1000).toBe(600);
   });
 
   it('bantime.overalljails counts bans of every jail', () => {
