@@ -1,0 +1,44 @@
+import { readJailActions, type ActionSpec } from '../config/action-reader.js';
+import { readFleet, type FleetHost } from '../config/fleet-reader.js';
+import { readJails, type JailConfig } from '../config/jail-reader.js';
+import type { ServiceConfig } from '../config/service-config.js';
+import { readServiceConfig } from '../config/service-reader.js';
+import { loadFilter, type Filter } from '../filters/filter.js';
+import { BANS_SOURCE } from '../jails/jail-config.js';
+
+/** One enabled jail with everything it needs compiled: its filter and actions. */
+export interface ResolvedJail {
+  config: JailConfig;
+  /** Undefined for a jail fed only by other jails' bans (recidive). */
+  filter?: Filter;
+  actions: ActionSpec[];
+}
+
+/**
+ * The whole configuration directory, read, validated and compiled before
+ * anything runs: start and reload use it the same way, so a reload with an
+ * error anywhere is refused before the running service is touched, and
+ * `fleetban check-config` shows exactly what `run` would use.
+ */
+export interface Configuration {
+  confDir: string;
+  service: ServiceConfig;
+  hosts: FleetHost[];
+  jails: ResolvedJail[];
+}
+
+export function loadConfiguration(confDir: string): Configuration {
+  const service = readServiceConfig(confDir);
+  const hosts = readFleet(confDir);
+  const jails: ResolvedJail[] = [];
+  for (const config of readJails(confDir)) {
+    if (!config.enabled) continue;
+    const feedsOnBans = config.sources.length > 0 && config.sources.every((s) => s === BANS_SOURCE);
+    let filter: Filter | undefined;
+    if (config.filter && !feedsOnBans) {
+      filter = loadFilter(confDir, config.filter.name, config.filter.params);
+    }
+    jails.push({ config, filter, actions: readJailActions(confDir, config) });
+  }
+  return { confDir, service, hosts, jails };
+}
