@@ -86,8 +86,14 @@ export function registerJailHandlers(server: ControlServer, o: JailHandlerOption
 
   server.handle('reload', async () => {
     if (!o.reload) throw new ControlError('this service cannot reload', 'internal');
-    const extra = await o.reload();
-    return extra ?? { jails: o.jails.jailNames() };
+    try {
+      const extra = await o.reload();
+      return extra ?? { jails: o.jails.jailNames() };
+    } catch (err) {
+      // A mistake in the files: the running configuration stays, and the CLI exits 2 naming file, line and key.
+      if ((err as Error).name === 'ConfigError') throw new ControlError((err as Error).message, 'usage');
+      throw err;
+    }
   });
 }
 

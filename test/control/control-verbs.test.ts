@@ -196,6 +196,19 @@ describe('fleetban reload', () => {
   });
 });
 
+describe('fleetban reload with a mistake', () => {
+  it('exits 2 naming the file, line and key, and keeps the running jails', async () => {
+    writeFileSync(join(dir, 'jail.local'), '[vpopmail]\nmaxretry = lots\n');
+    try {
+      const r = await run(() => reloadCommand({ confDir: dir }));
+      expect(r).toMatchObject({ code: 2, message: `${join(dir, 'jail.local')}:2: [vpopmail] maxretry: expected a whole number from 1 to 1000, not "lots"` });
+      expect(manager.jailNames()).toEqual(['vpopmail', 'courier-auth']);
+    } finally {
+      rmSync(join(dir, 'jail.local'));
+    }
+  });
+});
+
 describe('the control socket', () => {
   it('is mode 0600', () => {
     expect(statSync(join(dir, 'var', 'fleetban.sock')).mode & 0o777).toBe(0o600);
