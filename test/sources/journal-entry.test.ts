@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { entryEvents, fieldValues, realtimeMs, renderRaw } from '../../src/sources/journal/journal-entry.js';
 import { combineJournalMatches, parseJournalMatch } from '../../src/sources/journal/journal-follower.js';
-import { followArgs, isCursor, matchArgs } from '../../src/sources/journal/journalctl-args.js';
+import { followArgs, isCursor, matchArgs, sameEntry } from '../../src/sources/journal/journalctl-args.js';
 import { LineSplitter } from '../../src/sources/journal/line-splitter.js';
 
 const origin = (h: string | undefined) => (h === 'mx1.example.net' ? 'mx1' : (h ?? 'unknown'));
@@ -143,13 +143,17 @@ describe('journal matches', () => {
     expect(combineJournalMatches([[['A=1']], []])).toEqual([]);
   });
 
-  it('follows after a cursor with --no-tail, so journalctl does not cut the backlog to ten entries', () => {
+  it('starts at a cursor with --no-tail, so journalctl does not cut the backlog to ten entries', () => {
     const args = followArgs({ enabled: 'yes', directory: '/j', sinceSeconds: 0 }, { kind: 'after-cursor', cursor: 's=ab;i=1' }, [['A=1']]);
     expect(args).toContain('--no-tail');
     expect(args).toContain('--merge');
-    expect(args).toContain('--after-cursor=s=ab;i=1');
+    expect(args).toContain('--cursor=s=ab;i=1');
     expect(args.slice(-1)).toEqual(['A=1']);
     expect(isCursor('s=030b;i=1;b=00;m=0;t=660c;x=c9b6')).toBe(true);
     expect(isCursor('s=1; rm -rf /')).toBe(false);
+    expect(sameEntry('s=ab;i=1f;b=0;m=0;t=1;x=2', 's=ab;i=1f;b=0;m=0;t=1;x=2')).toBe(true);
+    expect(sameEntry('s=ab;i=1f;b=0;m=0;t=1;x=2', 's=ab;i=1f;b=0;m=5;t=1;x=3')).toBe(true);
+    expect(sameEntry('s=ab;i=1f', 's=ab;i=20')).toBe(false);
+    expect(sameEntry('s=ab;i=1f', 's=cd;i=1f')).toBe(false);
   });
 });

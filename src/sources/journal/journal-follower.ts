@@ -5,7 +5,7 @@ import { Backoff } from '../../fleet/backoff.js';
 import type { EventSink } from '../../model/event-sink.js';
 import type { CursorStore } from '../../state/cursor-store.js';
 import { entryCursor, entryEvents } from './journal-entry.js';
-import { describeSource, followArgs, isCursor, matchArgs, type StartPosition } from './journalctl-args.js';
+import { describeSource, followArgs, isCursor, matchArgs, sameEntry, type StartPosition } from './journalctl-args.js';
 import { lastLine, probeJournal } from './journal-probe.js';
 import { LineSplitter } from './line-splitter.js';
 
@@ -80,7 +80,7 @@ const HEALTHY_RUN_MS = 10_000;
  *
  * Exactly once across restarts: journalctl -f keeps no cursor, so the
  * follower remembers the `__CURSOR` of the last entry it handed to the sink
- * and starts every journalctl after it (`--after-cursor`).
+ * and starts every journalctl after it (`--cursor`, dropping that entry: see followArgs).
  * - journalctl dies or is killed: the next one starts after the last entry
  *   handled (in memory): nothing lost, nothing repeated. Output the dead one
  *   wrote and fleetban had not read yet is read again from the new one.
@@ -114,6 +114,8 @@ export class JournalFollower {
   private paused = false;
   private first: StartPosition = { kind: 'head' };
   private lastCursor: string | undefined;
+  /** journalctl starts AT this cursor (see followArgs): its first line is dropped when it is that entry. */
+  private startCursor: string | undefined;
   private savedCursor: string | undefined;
   private saving: Promise<void> | undefined;
   private saveTimer: NodeJS.Timeout | undefined;
@@ -252,7 +254,9 @@ export class JournalFollower {
   // ---- journalctl -----------------------------------------------------------
 
   private spawn(): void {
-    const args = followArgs(this.cfg, this.position(), this.matches);
+    const pos = this.position();
+    const args = followArgs(this.cfg, pos, this.matches);
+    this.startCursor = pos.kind === 'after-cursor' ? pos.cursor : undefined;
     const child = execa(this.journalctl, args, {
       buffer: false,
       encoding: 'buffer',
@@ -369,6 +373,13 @@ export class JournalFollower {
       return;
     }
     const e = entry as Record<string, unknown>;
+    const cursor = entryCursor(e);
+    if (this.startCursor !== undefined) {
+      const start = this.startCursor;
+      this.startCursor = undefined;
+      // The entry handled last (or the tail looked at on a first start): already seen.
+      if (cursor !== undefined && sameEntry(cursor, start)) return;
+    }
     const events = entryEvents(e, Date.now(), this.opts.originOf);
     if (events.length === 0) this.skipped++;
     else {
@@ -376,7 +387,6 @@ export class JournalFollower {
       this.entries++;
     }
     // Handled (or deliberately skipped): a restart starts after it.
-    const cursor = entryCursor(e);
     if (cursor !== undefined) this.lastCursor = cursor;
   }
 

@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import type { JournalConfig } from '../../config/service-config.js';
-import { tailArgs } from './journalctl-args.js';
+import { sourceArgs, tailArgs } from './journalctl-args.js';
 
 /** What one look at the journal found, before following it. */
 export type ProbeResult =
@@ -48,9 +48,18 @@ export async function probeJournal(journalctl: string, cfg: JournalConfig, timeo
   if (r.exitCode !== 0 || /insufficient permissions|Permission denied/.test(stderr)) {
     return { kind: 'unreadable', detail: lastLine(stderr) || `journalctl exited with ${r.exitCode ?? r.signal}` };
   }
-  if (/No journal files were found/.test(stderr)) return { kind: 'no-files', detail: lastLine(stderr) };
   const line = lastLine(stdout);
-  if (!line) return { kind: 'ok' };
+  if (!line) {
+    // No entry. journalctl says whether that is for lack of files only in its text output.
+    const t = await execa(journalctl, [...sourceArgs(cfg), '--merge', '--no-pager', '-n', '0'], {
+      reject: false,
+      stdin: 'ignore',
+      timeout: timeoutMs,
+    });
+    const notice = typeof t.stderr === 'string' ? t.stderr : '';
+    if (/No journal files were found/.test(notice)) return { kind: 'no-files', detail: lastLine(notice) };
+    return { kind: 'ok' };
+  }
   try {
     const entry = JSON.parse(line) as { __CURSOR?: unknown };
     return typeof entry.__CURSOR === 'string' ? { kind: 'ok', tail: entry.__CURSOR } : { kind: 'ok' };

@@ -40,7 +40,7 @@ function commonArgs(cfg: JournalConfig): string[] {
 
 /** Where the follower starts reading. */
 export type StartPosition =
-  /** After the entry with this cursor: the last one handled, or the journal's tail when first started. */
+  /** After the entry with this cursor: the last one handled, or the journal's tail when first started (journalctl starts at it; the follower drops it). */
   | { kind: 'after-cursor'; cursor: string }
   /** From this time (ms since the epoch): a first start with `since` configured. */
   | { kind: 'since'; ms: number }
@@ -51,13 +51,20 @@ export type StartPosition =
  * `journalctl -f` from `pos`, keeping the entries that satisfy `matches`
  * (an OR of AND-groups; none: every entry).
  *
- * `--no-tail` matters: journalctl 252 applies `-n 10` to `-f` unless
- * `--since` is given, even with `--after-cursor`, and would silently skip
- * all but the last ten entries written while fleetban was stopped.
+ * Two traps of journalctl 252 that lose entries silently:
+ * - `-f` implies `-n 10` unless `--since` is given, even with a cursor:
+ *   all but the last ten entries written while fleetban was stopped would
+ *   be skipped. `--no-tail` turns that off.
+ * - `--after-cursor=C` seeks to C and then steps over two matching
+ *   entries, assuming the first is C. When C does not satisfy the matches
+ *   (the journal's tail at a first start, or any entry after the matches
+ *   changed on reload) the first entry that does is skipped. So the
+ *   follower passes `--cursor=C`, which starts AT C, and drops the first
+ *   entry it reads when that is C itself (see JournalFollower).
  */
 export function followArgs(cfg: JournalConfig, pos: StartPosition, matches: string[][]): string[] {
   const args = [...commonArgs(cfg), '--follow', '--no-tail'];
-  if (pos.kind === 'after-cursor') args.push(`--after-cursor=${pos.cursor}`);
+  if (pos.kind === 'after-cursor') args.push(`--cursor=${pos.cursor}`);
   else if (pos.kind === 'since') args.push(`--since=@${Math.floor(pos.ms / 1000)}`);
   args.push(...matchArgs(matches));
   return args;
@@ -110,4 +117,16 @@ export function combineJournalMatches(perJail: readonly (readonly (readonly stri
 /** Cursors journalctl writes look like `s=…;i=…;b=…;m=…;t=…;x=…`; anything else is refused before it reaches journalctl. */
 export function isCursor(s: string): boolean {
   return s.length <= 512 && /^[a-z]=[0-9a-f]+(?:;[a-z]=[0-9a-f]+)*$/.test(s);
+}
+
+/**
+ * Whether two cursors name the same entry: the same text, or the same
+ * journal (`s=`, its sequence number id) and sequence number (`i=`).
+ */
+export function sameEntry(a: string, b: string): boolean {
+  if (a === b) return true;
+  const s = (c: string, k: string) => new RegExp(`(?:^|;)${k}=([0-9a-f]+)`).exec(c)?.[1];
+  const sa = s(a, 's');
+  const ia = s(a, 'i');
+  return sa !== undefined && ia !== undefined && sa === s(b, 's') && ia === s(b, 'i');
 }
