@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../config/config-error.js';
 import { ConfigSet } from '../config/config-set.js';
-import { formatTimeValue } from '../jails/time-value.js';
+import { formatTimeValue } from '../config/time-value.js';
 import { formatScope } from '../jails/jail-config.js';
 import { loadConfiguration, type Configuration } from '../service/configuration.js';
 import { EXIT_OK, EXIT_USAGE } from './exit-codes.js';

@@ -2,7 +2,7 @@ import { parseCidr } from '../net/address.js';
 import { FormulaError, compileFormula, evaluateConstant, DEFAULT_FORMULA } from '../jails/ban-time-formula.js';
 import type { BanTimeIncrementConfig } from '../jails/ban-time-increment.js';
 import { parseScope, type JailConfig } from '../jails/jail-config.js';
-import { parseTimeValue } from '../jails/time-value.js';
+import { parseTimeValue } from './time-value.js';
 import { ConfigSet } from './config-set.js';
 import { parseNameWithParams, splitSpecList } from './tags.js';
 import { SectionReader, splitList } from './values.js';

@@ -48,6 +48,8 @@ export interface ServiceConfig {
   listen: ListenConfig;
   journal: JournalConfig;
   metrics: { listen?: ListenAddress };
+  /** Ban history older than this is forgotten, seconds (fail2ban's dbpurgeage); it bounds bantime.increment's memory. */
+  dbPurgeAge: number;
   /** How often the fleet compares what each host should have with what it has, seconds. */
   reconcileInterval: number;
 }

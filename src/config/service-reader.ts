@@ -40,6 +40,7 @@ export function serviceConfigFrom(conf: ConfigSet): ServiceConfig {
     socket: resolve(main.string('socket', `${stateDir}/fleetban.sock`)),
     logLevel: main.choice('loglevel', 'info', LOG_LEVELS),
     reconcileInterval: main.duration('reconcile_interval', 60),
+    dbPurgeAge: main.duration('dbpurgeage', 86400),
     listen: {
       udp: listen.addresses('udp'),
       tcp: listen.addresses('tcp'),

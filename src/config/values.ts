@@ -1,41 +1,12 @@
 import { parseCidr } from '../net/address.js';
 import type { ConfigSet } from './config-set.js';
 import type { ListenAddress } from './service-config.js';
+import { parseTimeValue } from './time-value.js';
 
 /**
  * Typed readers for single values, each failing with a ConfigError that
  * points at the file, line and key of the value.
  */
-
-const UNITS: Record<string, number> = {
-  s: 1, sec: 1, second: 1, seconds: 1,
-  m: 60, min: 60, minute: 60, minutes: 60,
-  h: 3600, hour: 3600, hours: 3600,
-  d: 86400, day: 86400, days: 86400,
-  w: 604800, week: 604800, weeks: 604800,
-  mo: 2592000, month: 2592000, months: 2592000,
-  y: 31536000, year: 31536000, years: 31536000,
-};
-
-/**
- * fail2ban's time values, in seconds: `600`, `10m`, `1h`, `1d12h`, `1w`,
- * `1mo`, `1y`, `-1` (for ever where allowed). Returns null when not a time.
- */
-export function parseDuration(text: string): number | null {
-  const t = text.trim().toLowerCase();
-  if (/^-?\d+(\.\d+)?$/.test(t)) return Number(t);
-  const re = /(\d+(?:\.\d+)?)\s*([a-z]+)\s*/gy;
-  let total = 0;
-  let matched = 0;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(t))) {
-    const unit = UNITS[m[2]!];
-    if (unit === undefined) return null;
-    total += Number(m[1]) * unit;
-    matched = re.lastIndex;
-  }
-  return matched === t.length && matched > 0 ? total : null;
-}
 
 /** Sizes: `65536`, `64k`, `4M`, `1g` (powers of 1024). */
 export function parseSize(text: string): number | null {
@@ -92,7 +63,7 @@ export class SectionReader {
   }
 
   duration(key: string, fallback: number): number {
-    return this.typed(key, fallback, parseDuration, 'expected a time such as 600, 10m, 1h or 1d12h');
+    return this.typed(key, fallback, parseTimeValue, 'expected a time such as 600, 10m, 1h or 1d12h');
   }
 
   size(key: string, fallback: number): number {

@@ -1,5 +1,5 @@
 import type { JailStatus } from '../jails/jail-status.js';
-import { formatTimeValue } from '../jails/time-value.js';
+import { formatTimeValue } from '../config/time-value.js';
 import type { BannedJson } from './jail-handlers.js';
 
 /**

@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { networkInterfaces } from 'node:os';
-import { cidrContains, parseCidr, parseIp, type Address, type Cidr } from '../net/address.js';
+import { cidrContains, cidrsOverlap, parseCidr, parseIp, type Address, type Cidr } from '../net/address.js';
 
 /** Resolves a host name to its addresses (node's dns.lookup by default; tests pass their own). */
 export type NameResolver = (name: string) => Promise<string[]>;
@@ -59,12 +59,6 @@ export class IgnoreList {
     for (const c of this.resolved) if (cidrsOverlap(c, n)) return true;
     return false;
   }
-}
-
-export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
-  if (a.family !== b.family) return false;
-  // Two networks overlap exactly when the wider one contains the other's base.
-  return a.prefix <= b.prefix ? cidrContains(a, b) : cidrContains(b, a);
 }
 
 /** Loopback can never be an attacker: whatever the configuration says, it is not banned. */

@@ -1,14 +1,14 @@
 import type { Logger } from 'pino';
 import type { BanDecision, Scope } from '../model/ban-decision.js';
 import type { LogEvent } from '../model/log-event.js';
-import { canonicalIp, formatCidr, parseCidr, parseIp, prefixKey } from '../net/address.js';
+import { canonicalIp, cidrsOverlap, formatCidr, parseCidr, parseIp, prefixKey } from '../net/address.js';
 import type { CidrSet } from '../net/cidr-set.js';
 import type { BanRecord, FailureRecord, StateStore } from '../state/state-store.js';
 import { BanTimeIncrement } from './ban-time-increment.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import type { JailMatch } from './filter-match.js';
 import { runIgnoreCommand } from './ignore-command.js';
-import { LOOPBACK, cidrsOverlap, isLoopback, systemResolver, type NameResolver } from './ignore-list.js';
+import { LOOPBACK, isLoopback, systemResolver, type NameResolver } from './ignore-list.js';
 import { BANS_SOURCE, formatScope, parseScope, type JailConfig } from './jail-config.js';
 import { JailError } from './jail-error.js';
 import type { JailStatus } from './jail-status.js';
@@ -330,7 +330,8 @@ export class JailManager {
     if (ip === null) throw new JailError(`not an IP address: ${JSON.stringify(ipText)}`, 'invalid-ip');
     const key = this.keyOf(jail, ip) ?? ip;
     const a = parseIp(ip)!;
-    if (isLoopback(a) || this.neverBan.has(ip) || (key !== ip && LOOPBACK.some((c) => cidrsOverlap(c, parseCidr(key)!)))) {
+    const net = key !== ip ? parseCidr(key) : null;
+    if (isLoopback(a) || this.neverBan.has(ip) || (net && (this.neverBan.overlaps(net) || LOOPBACK.some((c) => cidrsOverlap(c, net))))) {
       throw new JailError(`${ip} is loopback, the central host or a fleet host: it is never banned`, 'never-ban');
     }
     const existing = jail.bans.get(key);
@@ -558,7 +559,7 @@ export class JailManager {
     if (key === ip) return parseIp(ip) ? ip : null;
     const net = parseCidr(key);
     if (!net) return null;
-    if (jail.ignore.overlaps(net) || LOOPBACK.some((c) => cidrsOverlap(c, net)) || this.neverBan.has(formatCidr(net).split('/')[0]!)) {
+    if (jail.ignore.overlaps(net) || LOOPBACK.some((c) => cidrsOverlap(c, net)) || this.neverBan.overlaps(net)) {
       return ip;
     }
     return key;

@@ -231,6 +231,12 @@ export function cidrContains(c: Cidr, a: Address): boolean {
   return (a.bytes[full]! & m) === c.bytes[full];
 }
 
+/** True when two networks share an address: the wider one contains the other's base. */
+export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
+  if (a.family !== b.family) return false;
+  return a.prefix <= b.prefix ? cidrContains(a, { family: b.family, bytes: b.bytes }) : cidrContains(b, { family: a.family, bytes: a.bytes });
+}
+
 /**
  * The key failures and bans of an IPv6 attacker are counted under when a jail
  * sets `ipv6_prefix` below 128: the network, printed as `net/len`. IPv4 and

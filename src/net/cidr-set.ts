@@ -1,4 +1,4 @@
-import { cidrContains, parseCidr, parseIp, type Cidr } from './address.js';
+import { cidrContains, cidrsOverlap, parseCidr, parseIp, type Cidr } from './address.js';
 
 /**
  * A list of networks to test addresses against (ignoreip, allowed_senders).
@@ -25,6 +25,12 @@ export class CidrSet {
     const a = parseIp(ip);
     if (!a) return false;
     for (const c of this.nets) if (cidrContains(c, a)) return true;
+    return false;
+  }
+
+  /** True when network `c` shares an address with one of the networks (a /64 that holds a fleet host). */
+  overlaps(c: Cidr): boolean {
+    for (const n of this.nets) if (cidrsOverlap(n, c)) return true;
     return false;
   }
 }

@@ -84,6 +84,7 @@ export class Service {
       jails: config.jails.map((j) => j.config),
       listener,
       neverBan: neverBanList(config),
+      dbPurgeAge: config.service.dbPurgeAge,
       logger,
     });
     fleet = new FleetDispatcher({
@@ -183,7 +184,7 @@ export class Service {
     const next = loadConfiguration(this.config.confDir);
     await this.listeners.update(next.service.listen, senderPolicy(next));
     this.actionIndex.current = actionIndex(next.jails).current;
-    this.jails.reload(next.jails.map((j) => j.config));
+    this.jails.reload(next.jails.map((j) => j.config), neverBanList(next));
     await this.jails.resolveIgnoreNames();
     this.pipeline.setJails(pipelineJails(next.jails));
     this.hostsRef(next.hosts);

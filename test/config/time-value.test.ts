@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatTimeValue, parseTimeValue } from '../../src/jails/time-value.js';
+import { formatTimeValue, parseTimeValue } from '../../src/config/time-value.js';
 
 describe('time values as fail2ban writes them', () => {
   it.each([
