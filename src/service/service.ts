@@ -12,6 +12,7 @@ import { JailManager, type BanListener } from '../jails/jail-manager.js';
 import type { BanDecision, Scope } from '../model/ban-decision.js';
 import { canonicalIp } from '../net/address.js';
 import { CidrSet } from '../net/cidr-set.js';
+import { JournalFollower, combineJournalMatches } from '../sources/journal/journal-follower.js';
 import { FleetSenderPolicy } from '../sources/sender-policy.js';
 import { SyslogListeners } from '../sources/syslog-listeners.js';
 import { StateStore } from '../state/state-store.js';
@@ -51,6 +52,7 @@ export class Service {
     readonly fleet: FleetDispatcher,
     readonly pipeline: Pipeline<FilterMatch>,
     readonly listeners: SyslogListeners,
+    readonly journal: JournalFollower,
     readonly control: ControlServer,
     readonly metrics: Metrics,
   ) {}
@@ -103,6 +105,14 @@ export class Service {
     );
     const policy = senderPolicy(config);
     const listeners = new SyslogListeners(config.service.listen, pipeline, policy, logger);
+    const journal = new JournalFollower(config.service.journal, pipeline, {
+      matches: journalMatches(config),
+      cursors: state.cursorStore('journal'),
+      originOf: (hostname) => policy.originOf('', hostname),
+      logger,
+      // A cursor is saved only once the entries before it are counted.
+      settled: () => pipeline.flush(),
+    });
     const control = new ControlServer({ path: config.service.socket, logger });
 
     let service: Service | undefined;
@@ -116,11 +126,11 @@ export class Service {
       activeBans: () => countBy(jails.activeBans(), (b) => b.jail).map(([jail, count]) => ({ jail, count })),
       hostOps: () => service?.hostOpCounters() ?? [],
       hosts: () => fleet!.hosts().map((h) => ({ host: h.name, connected: h.connected, pending: h.pending })),
-      journalRestarts: () => 0,
+      journalRestarts: () => journal.state().restarts,
     });
     delay = new BanDelay(metrics.banDelay);
 
-    service = new Service(config, logger, state, jails, fleet, pipeline, listeners, control, metrics);
+    service = new Service(config, logger, state, jails, fleet, pipeline, listeners, journal, control, metrics);
     service.actionIndex = actionsOf;
     service.hostsRef = (h) => {
       hosts = h;
@@ -140,6 +150,7 @@ export class Service {
       });
       control.handle('hosts', () => fleet!.hosts());
       await listeners.start();
+      await journal.start();
       if (config.service.metrics.listen) await metrics.listen(config.service.metrics.listen);
     } catch (err) {
       await service.stop().catch(() => undefined);
@@ -183,6 +194,7 @@ export class Service {
   private async doReload(): Promise<{ jails: string[]; hosts: string[] }> {
     const next = loadConfiguration(this.config.confDir);
     await this.listeners.update(next.service.listen, senderPolicy(next));
+    await this.journal.updateMatches(journalMatches(next));
     this.actionIndex.current = actionIndex(next.jails).current;
     this.jails.reload(next.jails.map((j) => j.config), neverBanList(next));
     await this.jails.resolveIgnoreNames();
@@ -203,6 +215,7 @@ export class Service {
    */
   async stop(): Promise<void> {
     await this.listeners.stop().catch((err: Error) => this.logger.error({ err: err.message }, 'closing listeners'));
+    await this.journal.stop().catch((err: Error) => this.logger.error({ err: err.message }, 'stopping the journal follower'));
     await this.pipeline.flush();
     this.jails.stop();
     await this.fleet.stop();
@@ -245,6 +258,7 @@ export class Service {
     return {
       listeners: stats.sources,
       connections: stats.connections,
+      journal: this.journal.state(),
       pipeline: { events: this.pipeline.stats.events, queued: this.pipeline.depth, dropped: this.pipeline.dropped },
       hosts: this.fleet.hosts(),
     };
@@ -272,6 +286,14 @@ function pipelineJails(jails: ResolvedJail[]): PipelineJail<FilterMatch>[] {
     });
   }
   return out;
+}
+
+/** journalctl matches: the jails that read the journal, OR-ed (none: every entry). */
+function journalMatches(config: Configuration): string[][] {
+  const readers = config.jails.filter(
+    (j) => j.filter && (j.config.sources.length === 0 || j.config.sources.includes('journal')),
+  );
+  return combineJournalMatches(readers.map((j) => j.filter!.journalmatch));
 }
 
 function senderPolicy(config: Configuration): FleetSenderPolicy {
