@@ -50,8 +50,9 @@ async function filesUnder(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-// A vchkpw failure as a mail server's syslog writes it; 203.0.113.45 guesses.
-const VCHKPW_LINE = 'Nov 21 10:15:02 mx1 vchkpw-pop3[20410]: vpopmail user not found www@example.com:203.0.113.45';
+// A vchkpw failure as a mail server's syslog writes it (vchkpw logs no pid);
+// 203.0.113.45 guesses.
+const VCHKPW_LINE = 'Nov 21 10:15:02 mx1 vchkpw-pop3: vpopmail user not found www@example.com:203.0.113.45';
 
 let work = '';
 let debs = { main: '', remote: '' };
@@ -152,6 +153,13 @@ describe.skipIf(missing('packaging: the .deb packages', { commands: ['dpkg-deb',
       expect(sqlite.stdout.trim()).toBe('1');
     });
 
+    it('ship the unit and the forwarding examples for the mail servers', async () => {
+      const unit = await readFile(join(root, 'usr/lib/systemd/system/fleetban.service'), 'utf8');
+      expect(unit).toBe(await readFile(join(repo, 'packaging/systemd/fleetban.service'), 'utf8'));
+      const examples = await readdir(join(root, 'usr/share/fleetban/forwarding'));
+      expect(examples.sort()).toEqual((await readdir(join(repo, 'packaging/forwarding'))).sort());
+    });
+
     it('run `fleetban --help` through /usr/bin/fleetban', async () => {
       const help = await sh(fleetban, ['--help']);
       expect(help.code).toBe(0);
@@ -205,7 +213,8 @@ describe.skipIf(missing('packaging: the .deb packages', { commands: ['dpkg-deb',
  * The install as dpkg does it. One shell script runs in a private mount and
  * network namespace: /etc, /usr and /var are overlays whose writes land in
  * a tmpfs, so `dpkg -i`, the fleetban user, /var/lib/fleetban and port 514
- * exist only there. Each step prints `== NAME`, its output and `rc=N`.
+ * exist only there, and its own pid namespace ends every process it started.
+ * Each step prints `== NAME`, its output and `rc=N`.
  */
 const NAMESPACE_SCRIPT = String.raw`
 set -u
@@ -217,25 +226,25 @@ for d in etc usr var; do
 done
 ip link set lo up
 step() { name=$1; shift; echo "== $name"; "$@" 2>&1; echo "rc=$?"; }
-as_service() {
-  # What the unit grants: user fleetban, its groups, only CAP_NET_BIND_SERVICE.
-  setpriv --reuid=fleetban --regid=fleetban --init-groups --no-new-privs \
-    --inh-caps=-all,+net_bind_service --ambient-caps=-all,+net_bind_service \
-    --bounding-set=-all,+net_bind_service env HOME=/var/lib/fleetban "$@"
-}
+# What the unit grants: user fleetban, its groups, only CAP_NET_BIND_SERVICE.
+# (A command prefix, split into words where it is used.)
+AS_SERVICE="setpriv --reuid=fleetban --regid=fleetban --init-groups --no-new-privs
+  --inh-caps=-all,+net_bind_service --ambient-caps=-all,+net_bind_service
+  --bounding-set=-all,+net_bind_service env HOME=/var/lib/fleetban"
 
 step install dpkg -i "$MAIN" "$REMOTE"
 step passwd getent passwd fleetban
 step groups id -nG fleetban
 step modes stat -c '%n %U:%G %a' /var/lib/fleetban /var/lib/fleetban/.ssh /etc/fleetban /usr/sbin/fleetban-remote
 step verify systemd-analyze verify /usr/lib/systemd/system/fleetban.service
+step security systemd-analyze security --offline=yes /usr/lib/systemd/system/fleetban.service
 sed 's/^Restart=on-failure/Restart=sometimes/' /usr/lib/systemd/system/fleetban.service > /usr/lib/systemd/system/broken.service
 step verify-broken systemd-analyze verify /usr/lib/systemd/system/broken.service
-step check-config as_service /usr/bin/fleetban check-config
+step check-config $AS_SERVICE /usr/bin/fleetban check-config
 
 # The service as systemd would start it: its user, port 514, /var/lib/fleetban.
-cd /var/lib/fleetban
-as_service /usr/bin/fleetban run > "$T/run.log" 2>&1 &
+# The subshell execs, so $pid is fleetban itself (it gets the SIGTERM).
+(cd /var/lib/fleetban && exec $AS_SERVICE /usr/bin/fleetban run) > "$T/run.log" 2>&1 &
 pid=$!
 i=0
 while [ $i -lt 150 ] && ! ss -Hltn 'sport = :514' | grep -q . && kill -0 $pid 2>/dev/null; do sleep 0.1; i=$((i+1)); done
@@ -264,7 +273,9 @@ describe.skipIf(
     await writeFile(script, NAMESPACE_SCRIPT);
     const mnt = await mkdtemp(join(tmpdir(), 'fleetban-deb-ns-'));
     try {
-      const r = await sh('unshare', ['--mount', '--net', '--propagation', 'private', 'sh', script, mnt, debs.main, debs.remote]);
+      // --pid --fork: whatever the script leaves running ends with it.
+      const r = await sh('unshare', ['--mount', '--net', '--pid', '--fork', '--mount-proc', '--propagation', 'private',
+        'sh', script, mnt, debs.main, debs.remote]);
       // Split the transcript into its steps.
       for (const m of r.stdout.matchAll(/^== (\S+)\n([\s\S]*?)^rc=(\d+)$/gm)) {
         steps.set(m[1]!, { code: Number(m[3]), stdout: m[2]!, stderr: '' });
@@ -313,6 +324,13 @@ describe.skipIf(
   it('installs a unit that passes systemd-analyze verify (which does flag a broken one)', () => {
     expect(step('verify')).toEqual({ code: 0, stdout: '', stderr: '' });
     expect(step('verify-broken').stdout).toContain('Failed to parse service restart specifier');
+  });
+
+  it('installs a sandboxed unit: systemd-analyze security rates its exposure low', () => {
+    const rating = /Overall exposure level for fleetban\.service: ([\d.]+) (\w+)/.exec(step('security').stdout);
+    expect(rating, step('security').stdout).not.toBeNull();
+    // 0 is fully locked down, 10 is a unit without any sandboxing; 1.9 when written.
+    expect(Number(rating![1])).toBeLessThan(2.5);
   });
 
   it('lets the service user check its configuration in /etc/fleetban (the default -c)', () => {

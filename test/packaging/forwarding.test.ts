@@ -440,7 +440,8 @@ describe.skipIf(
     await writeFile(script, JOURNAL_SCRIPT);
     const mnt = join(dir, 'mnt');
     await mkdir(mnt);
-    const r = await run('unshare', ['--mount', '--net', '--propagation', 'private', 'sh', script, lower, mnt], { timeout: 60_000 })
+    const r = await run('unshare', ['--mount', '--net', '--pid', '--fork', '--mount-proc', '--propagation', 'private', 'sh', script, lower, mnt],
+      { timeout: 60_000 })
       .catch((e: { stdout?: string; stderr?: string }) => ({ stdout: e.stdout ?? '', stderr: e.stderr ?? '' }));
     for (const m of r.stdout.matchAll(/^== (\S+)\n([\s\S]*?)^rc=(\d+)$/gm)) steps.set(m[1]!, { code: Number(m[3]), out: m[2]! });
     if (!steps.has('first-upload')) throw new Error(`journal route script failed:\n${r.stdout}${r.stderr}`);
