@@ -1,4 +1,5 @@
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -221,6 +222,96 @@ describe.skipIf(missing('journal source', { commands: ['journalctl', JOURNAL_REM
     expectExactlyOnce(sink, 2000);
     // Not a write per entry: the cursor is saved on a timer and at stop.
     expect(store.writes).toBeLessThan(50);
+  });
+
+  it('after a SIGKILL of fleetban loses nothing and repeats only what followed the last cursor save', async () => {
+    const w = writer();
+    const dir = mkdtempSync(join(tmpdir(), 'fleetban-kill-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const cursorFile = join(dir, 'journal.cursor');
+    const src = join(import.meta.dirname, '../../src/sources/journal');
+    // fleetban in a process of its own: the sink appends each message to a file as it is handled.
+    const program = `
+      import { openSync, writeSync } from 'node:fs';
+      import { pino } from 'pino';
+      import { JournalFollower } from ${JSON.stringify(join(src, 'journal-follower.ts'))};
+      import { FileCursorStore } from ${JSON.stringify(join(src, 'file-cursor-store.ts'))};
+      const out = openSync(process.env.HANDLED_FILE, 'a');
+      const sink = { push(ev) { writeSync(out, ev.message + '\\n'); return true; }, onDrain() {} };
+      const f = new JournalFollower({ enabled: 'yes', directory: ${JSON.stringify(w.dir)}, sinceSeconds: 0 }, sink, {
+        matches: [], cursors: new FileCursorStore(${JSON.stringify(cursorFile)}), originOf: (h) => h ?? '',
+        logger: pino({ level: 'silent' }), saveIntervalMs: 100, settled: () => Promise.resolve() });
+      await f.start();
+      writeSync(out, 'READY ' + f.state().pid + '\\n');
+    `;
+    const runFleetban = (name: string) => {
+      const handledFile = join(dir, name);
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', program], {
+        cwd: join(import.meta.dirname, '../..'),
+        env: { ...process.env, HANDLED_FILE: handledFile },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      let journalctlPid = 0;
+      const lines = (): string[] => {
+        let text = '';
+        try {
+          text = readFileSync(handledFile, 'utf8');
+        } catch {}
+        const all = text.split('\n').filter((l) => l !== '');
+        const ready = all.find((l) => l.startsWith('READY '));
+        if (ready) journalctlPid = Number(ready.slice(6));
+        return all.filter((l) => !l.startsWith('READY '));
+      };
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      cleanups.push(async () => {
+        child.kill('SIGKILL');
+        await exited;
+        // journalctl of a killed fleetban ends at its next write to the closed pipe; do not wait for that.
+        try {
+          if (journalctlPid) process.kill(journalctlPid, 'SIGTERM');
+        } catch {}
+      });
+      return {
+        child,
+        lines,
+        exited,
+        ready: () => until('fleetban ready', () => (lines(), journalctlPid > 0), 30_000),
+      };
+    };
+    const a = runFleetban('a.handled');
+    await a.ready();
+    let stopWriting = false;
+    const total = 3000;
+    const writing = (async () => {
+      for (let i = 0; i < total && !stopWriting; i += 50) {
+        await w.write(numbered(i, i + 50));
+        await sleep(10);
+      }
+    })();
+    await until('a part of the stream', () => a.lines().length >= 1000);
+    a.child.kill('SIGKILL');
+    await a.exited;
+    const savedBeforeKill = readFileSync(cursorFile, 'utf8').trim();
+    expect(savedBeforeKill).toMatch(/^s=/);
+    const b = runFleetban('b.handled');
+    await b.ready();
+    await writing;
+    await until('the rest of the stream', () => b.lines().includes(`entry ${total - 1}`), 30_000);
+    stopWriting = true;
+    const index = (l: string) => Number(l.replace('entry ', ''));
+    const handledA = a.lines();
+    const handledB = b.lines();
+    const lastOfA = index(handledA.at(-1)!);
+    const firstOfB = index(handledB[0]!);
+    // Nothing lost: b starts at or before the entry after a's last one, and every entry was handled.
+    expect(firstOfB).toBeLessThanOrEqual(lastOfA + 1);
+    expect(new Set([...handledA, ...handledB]).size).toBe(total);
+    expect(handledA).toEqual(handledA.map((_, i) => `entry ${i}`));
+    // Repeated: only the entries a handled after its last cursor save (saved every 100 ms).
+    const repeated = lastOfA - firstOfB + 1;
+    expect(repeated).toBeLessThan(1500);
+    expect(handledB.slice(0, Math.max(0, repeated))).toEqual(handledA.slice(handledA.length - Math.max(0, repeated)));
+    console.log(`SIGKILL of fleetban: ${handledA.length} handled before, ${repeated} handled again after the restart`);
   });
 
   it('restarts journalctl killed with SIGKILL, losing and repeating nothing', async () => {

@@ -46,7 +46,7 @@ export interface JournalFollowerState {
   enabled: boolean;
   /** journalctl is running now. */
   running: boolean;
-  /** Its pid while it runs. */
+  /** The pid of the current journalctl (set as soon as it is spawned). */
   pid?: number;
   /** What is followed, in words ("journal directory /var/log/journal/remote"). */
   source: string;
@@ -215,7 +215,7 @@ export class JournalFollower {
     return {
       enabled: this.active,
       running: this.childRunning,
-      pid: this.childRunning ? this.child?.pid : undefined,
+      pid: this.child?.pid,
       source: describeSource(this.cfg),
       restarts: this.restarts,
       lastExit: this.lastExit,
