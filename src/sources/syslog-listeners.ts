@@ -106,7 +106,7 @@ export class SyslogListeners {
     s.maxConnectionsPerSender = cfg.maxConnectionsPerSender;
     if (s.recvBufferSize !== cfg.recvBufferSize) {
       s.recvBufferSize = cfg.recvBufferSize;
-      for (const l of this.udp.values()) l.setRecvBufferSize(cfg.recvBufferSize);
+      await Promise.all([...this.udp.values()].map((l) => l.setRecvBufferSize(cfg.recvBufferSize)));
     }
     if (s.idleTimeoutMs !== cfg.idleTimeoutMs) {
       s.idleTimeoutMs = cfg.idleTimeoutMs;

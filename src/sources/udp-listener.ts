@@ -1,19 +1,11 @@
-import dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import type { ListenAddress } from '../config/service-config.js';
 import { listenError, listenerName } from './listen-error.js';
 import type { ListenerContext } from './listener-context.js';
 import type { Counters } from './source-stats.js';
 import { toLogEvent } from './syslog-event.js';
+import { DEFAULT_MAX_PENDING_BYTES, UdpReceiveThread, type UdpBatch } from './udp-receive-thread.js';
 
-/**
- * Syslog over UDP (RFC 5426) on one address: one datagram, one message.
- * UDP cannot slow a sender down: the defences against bursts are a large
- * kernel receive buffer and the pipeline's queue, which takes UDP events
- * even above its high-water mark and drops only at its hard limit. Those
- * drops are counted here as overload, per listener and per sender, when the
- * sink reports them (see OverloadCounting).
- */
 /**
  * A sink that counts the events it had to drop (the Pipeline does, at its
  * hard limit). Not part of EventSink: a sink without it simply never shows
@@ -23,9 +15,18 @@ export interface OverloadCounting {
   readonly dropped: number;
 }
 
+/**
+ * Syslog over UDP (RFC 5426) on one address: one datagram, one message.
+ * UDP cannot slow a sender down. The defences against bursts, in order: a
+ * large kernel receive buffer, a thread that empties it whatever the main
+ * thread is doing (udp-receive-thread.ts), and the pipeline's queue, which
+ * takes UDP events even above its high-water mark. What is lost anyway is
+ * counted as overload, per listener and per sender: datagrams the thread
+ * could not hand over, and events the sink reports it dropped.
+ */
 export class UdpListener {
   readonly name: string;
-  private socket: dgram.Socket | undefined;
+  private thread: UdpReceiveThread | undefined;
   private readonly counters: Counters;
 
   constructor(
@@ -37,57 +38,45 @@ export class UdpListener {
   }
 
   /** Binds; rejects with an Error naming the address and why. */
-  start(): Promise<void> {
-    const type = isIP(this.address.host) === 6 ? 'udp6' : 'udp4';
-    const socket = dgram.createSocket({ type, recvBufferSize: this.ctx.settings.recvBufferSize });
-    this.socket = socket;
-    return new Promise((resolve, reject) => {
-      const onBindError = (err: Error) => {
-        this.socket = undefined;
-        socket.close();
-        reject(listenError(this.name, err));
-      };
-      socket.once('error', onBindError);
-      socket.bind({ address: this.address.host, port: this.address.port, exclusive: true }, () => {
-        socket.off('error', onBindError);
-        socket.on('error', (err) => this.ctx.logger.warn({ listener: this.name, err: err.message }, 'udp socket error'));
-        socket.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo.address));
-        this.logBuffer(this.ctx.settings.recvBufferSize);
-        resolve();
-      });
-    });
+  async start(): Promise<void> {
+    try {
+      this.thread = await UdpReceiveThread.start(
+        {
+          host: this.address.host,
+          port: this.address.port,
+          type: isIP(this.address.host) === 6 ? 'udp6' : 'udp4',
+          recvBufferSize: this.ctx.settings.recvBufferSize,
+          maxPendingBytes: DEFAULT_MAX_PENDING_BYTES,
+        },
+        (batch) => this.onBatch(batch),
+        (message) => this.ctx.logger.warn({ listener: this.name, err: message }, 'udp socket error'),
+      );
+    } catch (err) {
+      throw listenError(this.name, err);
+    }
+    this.logBuffer(this.ctx.settings.recvBufferSize);
   }
 
   /** The port actually bound (differs from the configured one when that is 0). */
   get port(): number {
-    return this.socket?.address().port ?? 0;
+    return this.thread?.port ?? 0;
   }
 
-  setRecvBufferSize(bytes: number): void {
-    if (!this.socket) return;
-    try {
-      this.socket.setRecvBufferSize(bytes);
-    } catch (err) {
-      this.ctx.logger.warn({ listener: this.name, err: (err as Error).message }, 'cannot set udp receive buffer');
-    }
+  async setRecvBufferSize(bytes: number): Promise<void> {
+    if (!this.thread) return;
+    await this.thread.setRecvBufferSize(bytes);
     this.logBuffer(bytes);
   }
 
-  close(): Promise<void> {
-    const s = this.socket;
-    this.socket = undefined;
-    if (!s) return Promise.resolve();
-    return new Promise((resolve) => s.close(() => resolve()));
+  async close(): Promise<void> {
+    const t = this.thread;
+    this.thread = undefined;
+    await t?.close();
   }
 
   private logBuffer(asked: number): void {
     // Linux reports twice what it grants (the other half is its bookkeeping) and caps at net.core.rmem_max.
-    let granted = 0;
-    try {
-      granted = Math.floor(this.socket!.getRecvBufferSize() / 2);
-    } catch {
-      return;
-    }
+    const granted = Math.floor((this.thread?.reportedRecvBuffer ?? 0) / 2);
     const fields = { listener: this.name, asked, granted };
     if (granted < asked) {
       this.ctx.logger.warn(fields, 'udp receive buffer smaller than asked: the kernel caps it at net.core.rmem_max; bursts may be lost (raise it with sysctl)');
@@ -96,7 +85,30 @@ export class UdpListener {
     }
   }
 
-  private onDatagram(msg: Buffer, from: string): void {
+  private onBatch(batch: UdpBatch): void {
+    const { data, received } = batch;
+    let at = 0;
+    while (at < data.length) {
+      const addrLen = data.readUInt16LE(at);
+      const from = data.toString('latin1', at + 2, at + 2 + addrLen);
+      at += 2 + addrLen;
+      const len = data.readUInt32LE(at);
+      at += 4;
+      this.onDatagram(data, at, at + len, from, received);
+      at += len;
+    }
+    if (batch.dropped) {
+      for (const [from, n] of Object.entries(batch.dropped)) {
+        const peer = this.ctx.peers.get(from);
+        this.counters.received += n;
+        this.counters.dropped.overload += n;
+        peer.counters.received += n;
+        peer.counters.dropped.overload += n;
+      }
+    }
+  }
+
+  private onDatagram(buf: Buffer, start: number, end: number, from: string, received: number): void {
     const { peers, settings, gate, sink } = this.ctx;
     const c = this.counters;
     const peer = peers.get(from);
@@ -108,12 +120,12 @@ export class UdpListener {
       pc.dropped['not-allowed']++;
       return;
     }
-    if (msg.length > settings.frame.maxFrame) {
+    if (end - start > settings.frame.maxFrame) {
       c.dropped['too-long']++;
       pc.dropped['too-long']++;
       return;
     }
-    const ev = toLogEvent('udp', c, peer, msg, 0, msg.length, Date.now());
+    const ev = toLogEvent('udp', c, peer, buf, start, end, received);
     if (!ev) return;
     const droppedBefore = this.sinkDropped();
     if (sink.push(ev)) {

@@ -23,8 +23,8 @@ export interface Rsyslog {
 }
 
 export interface RsyslogOptions {
-  /** RainerScript after the globals and the private imuxsock input: more inputs, actions. */
-  config: string;
+  /** RainerScript after the globals and the private imuxsock input: more inputs, actions. A function gets the private directory, for output files. */
+  config: string | ((dir: string) => string);
   /** The hostname rsyslog writes into messages (default mx1.example.com, like the captures). */
   hostname?: string;
   /** Without imuxsock at all (a receiver for benchmarks). */
@@ -54,7 +54,7 @@ if $programname == "rsyslogd" then {
   action(type="omfile" file="${join(dir, 'rsyslogd.log')}")
   stop
 }
-${opts.config}
+${typeof opts.config === 'function' ? opts.config(dir) : opts.config}
 `,
   );
   const child: ChildProcess = spawn('rsyslogd', ['-n', '-f', conf, '-i', pidFile], { stdio: ['ignore', 'ignore', 'pipe'] });
