@@ -50,7 +50,7 @@ input(type="imuxsock" Socket="${socket}" CreatePath="on" RateLimit.Interval="0" 
     `global(workDirectory="${dir}" localHostname="${opts.hostname ?? 'mx1.example.com'}" processInternalMessages="on"${opts.maxMessageSize ? ` maxMessageSize="${opts.maxMessageSize}"` : ''}${Object.entries(opts.globals ?? {}).map(([k, v]) => ` ${k}="${v}"`).join('')})
 ${socketConfig}
 # rsyslogd's own messages (start, errors) go to a file of ours, never to the actions under test.
-if $programname == "rsyslogd" then {
+if $inputname == "rsyslogd" or $programname == "rsyslogd" then {
   action(type="omfile" file="${join(dir, 'rsyslogd.log')}")
   stop
 }

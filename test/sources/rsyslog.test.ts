@@ -69,6 +69,19 @@ describe.skipIf(missing('rsyslog forwarding', { commands: ['rsyslogd', 'logger']
     expect(running.listeners.stats().sources['tcp 127.0.0.1:0']).toMatchObject({ received: n, parsed: n });
   });
 
+  test('a connection fleetban closed for idleness costs rsyslog no message: it reconnects and sends', async () => {
+    running = await startListeners(listenConfig({ tcp: [here], idleTimeoutMs: 500 }));
+    rsyslog = await startRsyslog({ config: forwardTo(running.port('tcp'), { protocol: 'tcp', framing: 'octet-counted' }) });
+    const texts = [unique('before the idle close'), unique('after the first idle close'), unique('after the second')];
+    for (const text of texts) {
+      await local(rsyslog.socket, 'imapd', undefined, 'mail.err', text);
+      await running.sink.next(text);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    expect(running.listeners.stats().connections.idleClosed).toBeGreaterThanOrEqual(2);
+    expect(running.sink.events.map((e) => e.message)).toEqual(texts);
+  });
+
   test('a 70 KB message over TCP arrives whole when maxframe allows it, and is dropped and counted when it does not', async () => {
     running = await startListeners(listenConfig({ tcp: [here], maxFrame: 128 * 1024 }));
     rsyslog = await startRsyslog({ maxMessageSize: '128k', config: forwardTo(running.port('tcp'), { protocol: 'tcp', framing: 'octet-counted' }) });
