@@ -20,6 +20,10 @@ const PACKAGES = {
   openssl: 'openssl',
   certtool: 'gnutls-bin',
   logger: 'bsdutils',
+  'systemd-analyze': 'systemd',
+  journalctl: 'systemd',
+  curl: 'curl',
+  'dpkg-deb': 'dpkg',
 };
 
 function have(probe) {
