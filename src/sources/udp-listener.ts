@@ -39,8 +39,9 @@ export class UdpListener {
 
   /** Binds; rejects with an Error naming the address and why. */
   async start(): Promise<void> {
+    let thread: UdpReceiveThread;
     try {
-      this.thread = await UdpReceiveThread.start(
+      thread = await UdpReceiveThread.start(
         {
           host: this.address.host,
           port: this.address.port,
@@ -54,6 +55,14 @@ export class UdpListener {
     } catch (err) {
       throw listenError(this.name, err);
     }
+    this.thread = thread;
+    thread.onUnexpectedExit = () => {
+      if (this.thread !== thread) return;
+      this.thread = undefined;
+      // Never stay deaf in silence: a listener that stopped reading is a hole in the fleet's protection.
+      this.ctx.logger.error({ listener: this.name }, 'udp receive thread ended unexpectedly; starting a new one');
+      this.start().catch((err: Error) => this.ctx.logger.error({ listener: this.name, err: err.message }, 'udp listener lost'));
+    };
     this.logBuffer(this.ctx.settings.recvBufferSize);
   }
 

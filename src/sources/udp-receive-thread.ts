@@ -128,6 +128,9 @@ type FromThread =
 export class UdpReceiveThread {
   private readonly worker: Worker;
   private exited: Promise<void>;
+  private closing = false;
+  /** Called when the thread ended without being asked to (it cannot, short of a bug; the listener then starts a new one). */
+  onUnexpectedExit: (() => void) | undefined;
   port = 0;
   /** What the kernel reports for SO_RCVBUF: twice the bytes it grants (the rest is its bookkeeping). */
   reportedRecvBuffer = 0;
@@ -139,7 +142,12 @@ export class UdpReceiveThread {
   ) {
     // No inherited flags: the thread is plain CommonJS, whatever loader or input type started the process.
     this.worker = new Worker(THREAD_SOURCE, { eval: true, workerData: opts, execArgv: [] });
-    this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
+    this.exited = new Promise((resolve) =>
+      this.worker.once('exit', () => {
+        resolve();
+        if (!this.closing) this.onUnexpectedExit?.();
+      }),
+    );
   }
 
   /** Starts the thread and binds; rejects with the socket's error (its `code` kept) when binding fails. */
@@ -164,6 +172,7 @@ export class UdpReceiveThread {
           case 'error': {
             const err = new Error(m.message) as NodeJS.ErrnoException;
             err.code = m.code;
+            t.closing = true;
             void t.worker.terminate();
             reject(err);
             break;
@@ -197,6 +206,7 @@ export class UdpReceiveThread {
 
   /** Closes the socket and ends the thread. */
   async close(): Promise<void> {
+    this.closing = true;
     this.worker.postMessage({ type: 'close' });
     const timer = setTimeout(() => void this.worker.terminate(), 2000);
     await this.exited;
