@@ -188,6 +188,7 @@ function writeJson(filter: Filter, c: ScanCounts, k: RegexCounters, hits: HitTab
     invalidUtf8: c.invalidUtf8,
     nulBytes: c.nulBytes,
     truncated: c.truncated,
+    tooSlow: c.tooSlow,
     noAddress: k.noAddress,
     seconds: Math.round(seconds * 1e6) / 1e6,
   };
@@ -219,7 +220,8 @@ function humanReport(
 ): string {
   const out: string[] = [];
   out.push('Running tests', '=============', '');
-  out.push(`Use   failregex filter : ${filter.name}${filter.definition.files.length ? ` (${filter.definition.files.join(', ')})` : ''}`);
+  const files = [...new Set(filter.definition.files)];
+  out.push(`Use   failregex filter : ${filter.name}${files.length ? ` (${files.join(', ')})` : ''}`);
   if (filter.definition.datepattern) out.push(`Use      datepattern : ${filter.definition.datepattern}`);
   out.push(source.kind === 'file' ? `Use         log file : ${source.path}` : `Use      single line : ${printable(source.text)}`);
   out.push('', 'Results', '=======', '');
@@ -252,11 +254,12 @@ function humanReport(
   if (c.nulBytes) notes.push(`${c.nulBytes} with NUL bytes`);
   if (c.truncated) notes.push(`${c.truncated} longer than the limit (matched on their start)`);
   if (k.noAddress) notes.push(`${k.noAddress} matched without a usable address (host name or bad address)`);
+  if (c.tooSlow) notes.push(`${c.tooSlow} skipped: a regex took too long on them (crafted to backtrack?)`);
   if (notes.length) out.push(`Of which: ${notes.join('; ')}`);
   out.push(`[processed in ${seconds.toFixed(2)} sec]`, '');
   if (missed.length > 0 && c.missed <= SHOW) {
     out.push('Missed line(s):');
-    for (const [n, l] of missed) out.push(`|  ${n}: ${printable(l)}`);
+    for (const [n, l] of missed.sort((a, b) => a[0] - b[0])) out.push(`|  ${n}: ${printable(l)}`);
     out.push('`-', '');
   } else if (c.missed > SHOW) {
     out.push(`Missed line(s): ${c.missed}, too many to print.`, '');

@@ -63,7 +63,8 @@ export function resolveFilter(set: ConfigSet, name: string, params: Record<strin
   if (set.hasSection('Init')) {
     for (const opt of set.options('Init', false)) {
       if (opt === '__name__') continue;
-      const v = set.get('Init', opt, p);
+      // fail2ban reads [Init] without the parameters, so <known/x> is the file's value.
+      const v = set.get('Init', opt);
       if (v === undefined) continue;
       if (!opt.startsWith('known/')) init[`known/${opt}`] = v;
       if (!(opt in init)) init[opt] = v;

@@ -1,6 +1,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import type { Filter, FilterResult, RegexCounters } from './filter.js';
+import { matchGuarded } from './regex-guard.js';
 
 /**
  * Reads a log file through a filter as fast as the disk allows: the way
@@ -36,7 +37,12 @@ export interface ScanCounts {
   nulBytes: number;
   /** Lines longer than MAX_LINE_BYTES (matched on their start). */
   truncated: number;
+  /** Lines the regexes could not finish within the time limit (skipped, counted as missed). */
+  tooSlow: number;
 }
+
+/** Candidate lines matched together under one time limit (see regex-guard.ts). */
+export const BATCH_LINES = 4096;
 
 export type LineHandler = (lineNo: number, line: string, result: FilterResult) => void;
 
@@ -72,7 +78,7 @@ function scanFd(
   onResult: LineHandler,
   opts: { now?: number; counters?: RegexCounters; onMissed?: (lineNo: number, line: string) => void },
 ): ScanCounts {
-  const counts: ScanCounts = { lines: 0, matched: 0, ignored: 0, missed: 0, invalidUtf8: 0, nulBytes: 0, truncated: 0 };
+  const counts: ScanCounts = { lines: 0, matched: 0, ignored: 0, missed: 0, invalidUtf8: 0, nulBytes: 0, truncated: 0, tooSlow: 0 };
   const now = opts.now ?? Date.now();
   const counters = opts.counters;
   const onMissed = opts.onMissed;
@@ -94,10 +100,8 @@ function scanFd(
     while (e > s && chunk[e - 1] === 13) e--;
     if (e === s || chunk[s] === 35 /* # */) return;
     counts.lines++;
-    let truncated = false;
     if (e - s > MAX_LINE_BYTES) {
       e = s + MAX_LINE_BYTES;
-      truncated = true;
       counts.truncated++;
     }
     if (!valid && !isUtf8(chunk.subarray(s, e))) counts.invalidUtf8++;
@@ -124,16 +128,45 @@ function scanFd(
       if (onMissed) onMissed(lineNo, chunk.toString('utf8', s, e));
       return;
     }
-    const line = chunk.toString('utf8', s, e);
-    const r = filter.matchLineCounting(line, now, counters, clauses !== null);
-    if (truncated && counters) counters.truncated++;
-    if (r.kind === 'failure') counts.matched++;
-    else if (r.kind === 'ignored') counts.ignored++;
-    else {
-      counts.missed++;
-      if (onMissed) onMissed(lineNo, line);
-    }
-    onResult(lineNo, line, r);
+    batchLines.push(chunk.toString('utf8', s, e));
+    batchNos.push(lineNo);
+    if (batchLines.length >= BATCH_LINES) flush();
+  };
+
+  // Candidate lines wait here and are matched in batches under a time limit.
+  const batchLines: string[] = [];
+  const batchNos: number[] = [];
+  const prechecked = clauses !== null;
+  let attemptCounters: RegexCounters | undefined;
+  const flush = () => {
+    matchGuarded(
+      batchLines.length,
+      (i) => filter.matchLineCounting(batchLines[i]!, now, attemptCounters, prechecked),
+      (i, r) => {
+        if (r.kind === 'failure') counts.matched++;
+        else if (r.kind === 'ignored') counts.ignored++;
+        else {
+          counts.missed++;
+          if (onMissed) onMissed(batchNos[i]!, batchLines[i]!);
+        }
+        onResult(batchNos[i]!, batchLines[i]!, r);
+      },
+      (i) => {
+        counts.tooSlow++;
+        counts.missed++;
+        if (onMissed) onMissed(batchNos[i]!, batchLines[i]!);
+      },
+      {
+        attempt: () => {
+          if (counters) attemptCounters = emptyCounters(counters);
+        },
+        commit: () => {
+          if (counters && attemptCounters) addCounters(counters, attemptCounters);
+        },
+      },
+    );
+    batchLines.length = 0;
+    batchNos.length = 0;
   };
 
   for (;;) {
@@ -185,7 +218,19 @@ function scanFd(
     if (rest > 0 && end > 0) buf.copy(buf, 0, end, filled);
     filled = rest;
   }
+  flush();
   return counts;
+}
+
+function emptyCounters(like: RegexCounters): RegexCounters {
+  return { failregex: like.failregex.map(() => 0), ignoreregex: like.ignoreregex.map(() => 0), truncated: 0, noAddress: 0 };
+}
+
+function addCounters(to: RegexCounters, from: RegexCounters): void {
+  from.failregex.forEach((n, i) => (to.failregex[i]! += n));
+  from.ignoreregex.forEach((n, i) => (to.ignoreregex[i]! += n));
+  to.truncated += from.truncated;
+  to.noAddress += from.noAddress;
 }
 
 /** Run `filter` over lines given as text (a single line on the command line, or a test). */
@@ -195,21 +240,45 @@ export function scanText(
   onResult: LineHandler,
   opts: { now?: number; counters?: RegexCounters; onMissed?: (lineNo: number, line: string) => void } = {},
 ): ScanCounts {
-  const counts: ScanCounts = { lines: 0, matched: 0, ignored: 0, missed: 0, invalidUtf8: 0, nulBytes: 0, truncated: 0 };
+  const counts: ScanCounts = { lines: 0, matched: 0, ignored: 0, missed: 0, invalidUtf8: 0, nulBytes: 0, truncated: 0, tooSlow: 0 };
   const now = opts.now ?? Date.now();
+  const lines: string[] = [];
+  const nos: number[] = [];
   text.split('\n').forEach((raw, i) => {
     const line = raw.replace(/[\r\n]+$/, '');
     if (line === '' || line.startsWith('#')) return;
     counts.lines++;
     if (line.includes('\u0000')) counts.nulBytes++;
-    const r = filter.matchLineCounting(line, now, opts.counters);
-    if (r.kind === 'failure') counts.matched++;
-    else if (r.kind === 'ignored') counts.ignored++;
-    else {
-      counts.missed++;
-      opts.onMissed?.(i + 1, line);
-    }
-    onResult(i + 1, line, r);
+    lines.push(line);
+    nos.push(i + 1);
   });
+  const counters = opts.counters;
+  let attemptCounters: RegexCounters | undefined;
+  matchGuarded(
+    lines.length,
+    (i) => filter.matchLineCounting(lines[i]!, now, attemptCounters),
+    (i, r) => {
+      if (r.kind === 'failure') counts.matched++;
+      else if (r.kind === 'ignored') counts.ignored++;
+      else {
+        counts.missed++;
+        opts.onMissed?.(nos[i]!, lines[i]!);
+      }
+      onResult(nos[i]!, lines[i]!, r);
+    },
+    (i) => {
+      counts.tooSlow++;
+      counts.missed++;
+      opts.onMissed?.(nos[i]!, lines[i]!);
+    },
+    {
+      attempt: () => {
+        if (counters) attemptCounters = emptyCounters(counters);
+      },
+      commit: () => {
+        if (counters && attemptCounters) addCounters(counters, attemptCounters);
+      },
+    },
+  );
   return counts;
 }

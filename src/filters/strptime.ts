@@ -247,9 +247,10 @@ export function timeFromFields(f: DateFields, now: number, defaultTz: number | n
   let t = at(year);
   if (assumeToday && t > now) t -= DAY_MS;
   if (assumeYear) {
-    // Among last, this and next year: the latest that is not more than a day ahead.
+    // From next year back: the latest that is not more than a day ahead
+    // (back up to four years, for 29 February).
     let best = NaN;
-    for (const y of [year + 1, year, year - 1]) {
+    for (let y = year + 1; y >= year - 4; y--) {
       const c = at(y);
       if (!Number.isNaN(c) && c <= now + DAY_MS) {
         best = c;
