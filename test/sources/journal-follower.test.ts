@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { JournalConfig } from '../../src/config/service-config.js';
+import { type FilterMatch } from '../../src/filters/filter.js';
+import { Pipeline } from '../../src/service/pipeline.js';
 import { loadFilter } from '../../src/filters/filter.js';
 import type { EventSink } from '../../src/model/event-sink.js';
 import type { LogEvent } from '../../src/model/log-event.js';
@@ -408,6 +410,38 @@ describe.skipIf(missing('journal source', { commands: ['journalctl', JOURNAL_REM
     await until('all entries', () => sink.events.length >= 3000);
     expectExactlyOnce(sink, 3000);
     expect(f.state().paused).toBe(false);
+  });
+
+  it('takes a burst of 100,000 entries through the real pipeline without its queue growing past the high-water mark', async () => {
+    const w = writer();
+    let failures = 0;
+    const courier = loadFilter(CONF, 'courier-auth');
+    const pipeline = new Pipeline<FilterMatch>(
+      [{ name: 'courier-auth', filterName: 'courier-auth', sources: null, filter: courier }],
+      () => failures++,
+      pino({ level: 'silent' }),
+      1000,
+    );
+    let deepest = 0;
+    const sink: EventSink = {
+      push: (ev) => {
+        const ok = pipeline.push(ev);
+        deepest = Math.max(deepest, pipeline.depth);
+        return ok;
+      },
+      onDrain: (l) => pipeline.onDrain(l),
+    };
+    const f = follower(w, sink, { settled: () => pipeline.flush() });
+    await f.start();
+    const burst: ExportEntry[] = [];
+    for (let i = 0; i < 100_000; i++) {
+      burst.push({ _SYSTEMD_UNIT: 'courier-imap.service', SYSLOG_IDENTIFIER: 'imapd', MESSAGE: `LOGIN FAILED, user=u${i}, ip=[::ffff:203.0.113.${i % 250}]` });
+    }
+    await w.write(burst);
+    await until('100,000 failures', () => failures === 100_000, 60_000);
+    expect(f.state().entries).toBe(100_000);
+    expect(deepest).toBeLessThanOrEqual(1000);
+    await until('the cursor saved', () => f.state().savedCursor === f.state().cursor, 5000);
   });
 
   it('skips an entry longer than the limit and counts it; takes a 1 MB message whole under the default limit', async () => {
