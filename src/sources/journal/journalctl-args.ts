@@ -28,7 +28,7 @@ export function describeSource(cfg: JournalConfig): string {
  *   journal-remote directory holds the mail servers' boots, never this
  *   host's: without it journalctl refuses with "No such boot ID". On the
  *   local journal it also keeps the entries of the previous boot that follow
- *   a saved cursor, and includes the remote journals journald's folder holds.
+ *   a saved cursor, and reads the journal files of other machines stored there.
  * - `--all`: long values come whole instead of as null (a message over
  *   4096 bytes must not hide a failure); the line reader bounds the size.
  * - `--output-fields`: only what a LogEvent needs (journalctl always adds
