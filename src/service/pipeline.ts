@@ -41,7 +41,11 @@ export class Pipeline<M> implements EventSink {
   private scheduled = false;
   private drainListeners: (() => void)[] = [];
   private above = false;
-  private flushWaiters: (() => void)[] = [];
+  /** Waiters of flush(), each with the count of events pushed when it asked. */
+  private flushWaiters: { upTo: number; resolve: () => void }[] = [];
+  /** Events ever pushed, and matched; flush() waits for the second to reach the first. */
+  private pushed = 0;
+  private matched = 0;
   readonly stats: PipelineStats = { events: 0, queued: 0, failures: new Map(), ignored: new Map() };
   dropped = 0;
 
@@ -65,6 +69,7 @@ export class Pipeline<M> implements EventSink {
       return false;
     }
     this.queue.push(ev);
+    this.pushed++;
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.drain);
@@ -77,10 +82,14 @@ export class Pipeline<M> implements EventSink {
     this.drainListeners.push(listener);
   }
 
-  /** Resolves once every event queued so far has been matched. */
+  /**
+   * Resolves once every event pushed so far has been matched, even while
+   * more keep arriving (the journal saves its cursor after this).
+   */
   flush(): Promise<void> {
-    if (this.queue.length - this.head === 0) return Promise.resolve();
-    return new Promise((resolve) => this.flushWaiters.push(resolve));
+    if (this.matched >= this.pushed) return Promise.resolve();
+    const upTo = this.pushed;
+    return new Promise((resolve) => this.flushWaiters.push({ upTo, resolve }));
   }
 
   get depth(): number {
@@ -89,12 +98,14 @@ export class Pipeline<M> implements EventSink {
 
   private readonly drain = (): void => {
     this.scheduled = false;
+    const start = this.head;
     const end = Math.min(this.queue.length, this.head + BATCH);
     for (; this.head < end; this.head++) {
       const ev = this.queue[this.head]!;
       this.stats.events++;
       this.match(ev);
     }
+    this.matched += end - start;
     // Compact once the consumed prefix dominates, so the array does not grow for ever.
     if (this.head > 65_536 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
@@ -106,13 +117,19 @@ export class Pipeline<M> implements EventSink {
       this.above = false;
       for (const l of this.drainListeners) l();
     }
+    if (this.flushWaiters.length > 0) {
+      const due = this.flushWaiters.filter((w) => w.upTo <= this.matched);
+      if (due.length > 0) {
+        this.flushWaiters = this.flushWaiters.filter((w) => w.upTo > this.matched);
+        for (const w of due) w.resolve();
+      }
+    }
     if (depth > 0) {
       this.scheduled = true;
       setImmediate(this.drain);
     } else {
       this.queue.length = 0;
       this.head = 0;
-      for (const w of this.flushWaiters.splice(0)) w();
     }
   };
 

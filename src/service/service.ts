@@ -105,9 +105,12 @@ export class Service {
     );
     const policy = senderPolicy(config);
     const listeners = new SyslogListeners(config.service.listen, pipeline, policy, logger);
-    const journal = new JournalFollower(config.service.journal, pipeline, {
+    // No jail reads the journal: leave the follower off rather than read every entry for nobody.
+    const journalCfg = journalReaders(config).length > 0 ? config.service.journal : { ...config.service.journal, enabled: 'no' as const };
+    const journal = new JournalFollower(journalCfg, pipeline, {
       matches: journalMatches(config),
-      cursors: state.cursorStore('journal'),
+      // A cursor only means something in the journal it came from.
+      cursors: state.cursorStore(`journal:${config.service.journal.directory ?? config.service.journal.file ?? 'local'}`),
       originOf: (hostname) => policy.originOf('', hostname),
       logger,
       // A cursor is saved only once the entries before it are counted.
@@ -288,12 +291,13 @@ function pipelineJails(jails: ResolvedJail[]): PipelineJail<FilterMatch>[] {
   return out;
 }
 
-/** journalctl matches: the jails that read the journal, OR-ed (none: every entry). */
+function journalReaders(config: Configuration): ResolvedJail[] {
+  return config.jails.filter((j) => j.filter && (j.config.sources.length === 0 || j.config.sources.includes('journal')));
+}
+
+/** journalctl matches: those of the jails that read the journal, OR-ed (none: every entry). */
 function journalMatches(config: Configuration): string[][] {
-  const readers = config.jails.filter(
-    (j) => j.filter && (j.config.sources.length === 0 || j.config.sources.includes('journal')),
-  );
-  return combineJournalMatches(readers.map((j) => j.filter!.journalmatch));
+  return combineJournalMatches(journalReaders(config).map((j) => j.filter!.journalmatch));
 }
 
 function senderPolicy(config: Configuration): FleetSenderPolicy {

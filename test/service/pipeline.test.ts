@@ -68,3 +68,21 @@ describe('the pipeline between sources and jails', () => {
     expect(seen).toEqual(['ok 198.51.100.1']);
   });
 });
+
+describe('flush under a steady stream', () => {
+  it('resolves once the events pushed before it are matched, though more keep coming', async () => {
+    let handled = 0;
+    const p = new Pipeline([{ name: 'j', filterName: 'f', sources: null, filter: simpleFilter }], () => handled++, quiet);
+    for (let i = 0; i < 10_000; i++) p.push(event('fail 203.0.113.1'));
+    const flushed = p.flush().then(() => handled);
+    // Keep the queue from ever emptying until the flush answered.
+    let answered = false;
+    void flushed.then(() => (answered = true));
+    while (!answered) {
+      for (let i = 0; i < 5_000; i++) p.push(event('fail 203.0.113.2'));
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(await flushed).toBeGreaterThanOrEqual(10_000);
+    expect(p.depth).toBeGreaterThan(0);
+  });
+});
