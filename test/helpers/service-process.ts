@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -37,7 +37,10 @@ export function testConfDir(o: { udp?: number; tcp?: number; metrics?: number; f
       '',
     ].join('\n'),
   );
-  for (const [name, text] of Object.entries(o.files ?? {})) writeFileSync(join(conf, name), text);
+  for (const [name, text] of Object.entries(o.files ?? {})) {
+    mkdirSync(dirname(join(conf, name)), { recursive: true });
+    writeFileSync(join(conf, name), text);
+  }
   return conf;
 }
 
