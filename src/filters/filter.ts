@@ -41,15 +41,9 @@ const MISSED: FilterResult = Object.freeze({ kind: 'missed' }) as FilterResult;
  */
 export const MAX_TEXT = 32 * 1024;
 
-interface Hit {
-  regex: number;
-  /** Groups of the failregex that matched. */
-  groups: Record<string, string | undefined>;
-  /** Groups of the prefregex, when there is one; the failregex's win (as in fail2ban). */
-  pre: Record<string, string | undefined> | undefined;
-}
-
 type Groups = Record<string, string | undefined>;
+
+const EMPTY: Groups = Object.freeze({}) as Groups;
 
 /**
  * Addresses as logged -> canonical form. Attackers repeat themselves, so a
@@ -105,26 +99,36 @@ class Matcher {
     return true;
   }
 
+  /** Groups of the failregex that matched in the last `run` (valid until the next one). */
+  groups: Groups = EMPTY;
+  /** Groups of the prefregex in the last `run`, when there is one. */
+  pre: Groups | undefined = undefined;
+
   /**
    * fail2ban's findFailure for one line (filter.py): ignoreregex first when
    * there are far fewer of them than failregexes; prefregex, whose
    * `<F-CONTENT>` becomes what the failregexes see; the first failregex that
    * matches decides; then ignoreregex on the same text.
+   *
+   * Returns the index of the failregex that matched (its groups in
+   * `this.groups` and `this.pre`), NO_MATCH, or IGNORED_BASE - j when
+   * ignoreregex j matched. A number, not an object: this runs for every
+   * candidate line.
    */
-  run(text: string, counters?: RegexCounters): Hit | { ignored: number } | null {
+  run(text: string, counters?: RegexCounters): number {
     const ignore = this.ignoreregex;
     if (ignore.length > 0 && ignore.length < this.failregex.length - 2) {
       const i = firstMatch(ignore, text);
       if (i !== -1) {
         if (counters) counters.ignoreregex[i]!++;
-        return { ignored: i };
+        return IGNORED_BASE - i;
       }
     }
     let content = text;
-    let pre: Record<string, string | undefined> | undefined;
+    let pre: Groups | undefined;
     if (this.prefregex) {
       const m = this.prefregex.re.exec(text);
-      if (!m) return null;
+      if (!m) return NO_MATCH;
       pre = m.groups;
       const c = pre?.content;
       if (c) content = c;
@@ -141,16 +145,19 @@ class Matcher {
         const j = firstMatch(ignore, content);
         if (j !== -1) {
           if (counters) counters.ignoreregex[j]!++;
-          return { ignored: j };
+          return IGNORED_BASE - j;
         }
       }
-      return { regex: i, groups: m.groups ?? EMPTY, pre };
+      this.groups = m.groups ?? EMPTY;
+      this.pre = pre;
+      return i;
     }
-    return null;
+    return NO_MATCH;
   }
 }
 
-const EMPTY: Groups = Object.freeze({}) as Groups;
+const NO_MATCH = -1;
+const IGNORED_BASE = -2;
 
 function firstMatch(list: CompiledRegex[], text: string): number {
   for (let i = 0; i < list.length; i++) if (list[i]!.re.test(text)) return i;
@@ -286,8 +293,8 @@ export class Filter {
     if (!m.passes(text)) return MISSED;
     if (text.length > MAX_TEXT) text = text.slice(0, MAX_TEXT);
     const r = m.run(text);
-    if (r === null) return MISSED;
-    if ('ignored' in r) return { kind: 'ignored', regex: r.ignored };
+    if (r === NO_MATCH) return MISSED;
+    if (r <= IGNORED_BASE) return { kind: 'ignored', regex: IGNORED_BASE - r };
     const time = Number.isFinite(ev.time) ? ev.time : ev.received;
     return this.failure(r, time, text, m);
   }
@@ -344,8 +351,8 @@ export class Filter {
     }
     if (this.lineClauses === null && !this.lines.passes(text)) return MISSED;
     const r = this.lines.run(text, counters);
-    if (r === null) return MISSED;
-    if ('ignored' in r) return { kind: 'ignored', regex: r.ignored };
+    if (r === NO_MATCH) return MISSED;
+    if (r <= IGNORED_BASE) return { kind: 'ignored', regex: IGNORED_BASE - r };
     let time: number;
     if (dates.none) time = now;
     else if (cutStart !== -1) time = this.dateTime(dates.template!, raw, cutStart, cutEnd, now);
@@ -371,32 +378,33 @@ export class Filter {
     return time;
   }
 
-  private failure(hit: Hit, time: number, line: string, m: Matcher): FilterResult {
-    const g = hit.groups;
-    const pre = hit.pre;
-    const get = (name: string): string | undefined => {
-      const v = g[name];
-      return v !== undefined || pre === undefined ? v : pre[name];
-    };
-    if (get('nofail') !== undefined) return { kind: 'ignored', regex: -1 };
-    let ip: string | null = null;
-    const addr = get('ip4') ?? get('ip6');
-    if (addr !== undefined) ip = canonical(addr);
-    else {
-      const dns = get('dns');
-      const fid = get('fid');
-      if (dns !== undefined) ip = canonical(dns); // a host name is never resolved here
-      else if (fid !== undefined) ip = canonical(fid);
+  /** The failure the last `m.run` found with failregex `regex`, or MISSED when it names no usable address. */
+  private failure(regex: number, time: number, line: string, m: Matcher): FilterResult {
+    const g = m.groups;
+    const pre = m.pre;
+    if (g.nofail !== undefined || (pre !== undefined && pre.nofail !== undefined)) return { kind: 'ignored', regex: -1 };
+    // The failregex's groups win over the prefregex's, as in fail2ban.
+    let addr = g.ip4 ?? g.ip6;
+    let dns = g.dns;
+    let fid = g.fid;
+    if (pre !== undefined) {
+      addr ??= pre.ip4 ?? pre.ip6;
+      dns ??= pre.dns;
+      fid ??= pre.fid;
     }
+    let ip: string | null = null;
+    if (addr !== undefined) ip = canonical(addr);
+    else if (dns !== undefined) ip = canonical(dns); // a host name is never resolved here
+    else if (fid !== undefined) ip = canonical(fid);
     if (ip === null) return MISSED;
     const fields: Record<string, string> = {};
-    const fail = m.failregex[hit.regex]!;
+    const fail = m.failregex[regex]!;
     if (pre !== undefined) addFields(fields, m.prefregex!, pre, fail.groups);
     addFields(fields, fail, g, undefined);
     if (fields.fid !== undefined && fields.fid === addr) delete fields.fid;
     return {
       kind: 'failure',
-      match: { ip, time, fields, regex: hit.regex, line: scrubPasswords(line) },
+      match: { ip, time, fields, regex, line: scrubPasswords(line) },
     };
   }
 }

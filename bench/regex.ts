@@ -1,0 +1,158 @@
+/**
+ * fleetban regex against fail2ban-regex on the same log and the same filter
+ * files: lines per second of each, the ratio, and a check that both found
+ * the same number of failures.
+ *
+ *   npx tsx bench/regex.ts [--lines 200000] [--runs 3] [--keep DIR]
+ *
+ * The log comes from ../shared/tools/gen_courier.py (RFC 3164 lines as a
+ * central rsyslog writes them, 25% courier-auth, 5% courier-smtp and 5%
+ * vpopmail failures, the rest noise, 10% of the attacks over IPv6).
+ *
+ * Two figures per tool:
+ * - processing: the time each tool reports for matching the file
+ *   (fail2ban-regex's "[processed in X sec]", fleetban's "seconds"), which
+ *   leaves out starting the interpreter and reading the filter;
+ * - wall: the whole command, start to exit, as a user waits for it.
+ * fleetban runs from dist/ (built if older than src/); the best of --runs
+ * runs is reported for both (fail2ban-regex is run --runs times too unless
+ * --f2b-runs says otherwise).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const GEN = join(ROOT, '..', 'shared', 'tools', 'gen_courier.py');
+const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i !== -1 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
+}
+
+const LINES = Number(arg('lines', '200000'));
+const RUNS = Number(arg('runs', '3'));
+const F2B_RUNS = Number(arg('f2b-runs', String(RUNS)));
+const keep = process.argv.indexOf('--keep') !== -1 ? arg('keep', '') : '';
+
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+function ensureBuilt(): void {
+  if (existsSync(CLI) && statSync(CLI).mtimeMs >= newest(join(ROOT, 'src'))) return;
+  process.stderr.write('building dist/ ...\n');
+  // Type errors elsewhere in the tree do not stop tsc from writing the files.
+  spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'ignore' });
+  if (!existsSync(CLI)) throw new Error('build failed: no dist/src/cli/main.js');
+}
+
+interface Run {
+  matched: number;
+  processing: number;
+  wall: number;
+}
+
+function timeIt(cmd: string, args: string[]): { stdout: string; stderr: string; status: number | null; wall: number } {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 30 });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  return { stdout: r.stdout, stderr: r.stderr, status: r.status, wall };
+}
+
+function fail2banRegex(log: string, filter: string): Run {
+  const r = timeIt('fail2ban-regex', [log, filter]);
+  const m = /Lines: (\d+) lines, (\d+) ignored, (\d+) matched, (\d+) missed/.exec(r.stdout);
+  const p = /\[processed in ([\d.]+) sec\]/.exec(r.stdout);
+  if (!m || !p) throw new Error(`fail2ban-regex printed no summary:\n${r.stdout}\n${r.stderr}`);
+  return { matched: Number(m[3]), processing: Number(p[1]), wall: r.wall };
+}
+
+function fleetbanRegex(log: string, filter: string): Run | { error: string } {
+  const r = timeIt(process.execPath, [CLI, '-c', join(ROOT, 'conf'), 'regex', log, filter, '--json']);
+  if (r.status === 2) return { error: r.stderr.trim() };
+  const j = JSON.parse(r.stdout) as { matched: number; seconds: number };
+  return { matched: j.matched, processing: j.seconds, wall: r.wall };
+}
+
+function best(runs: Run[]): Run {
+  return {
+    matched: runs[0]!.matched,
+    processing: Math.min(...runs.map((r) => r.processing)),
+    wall: Math.min(...runs.map((r) => r.wall)),
+  };
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+function main(): void {
+  execFileSync('fail2ban-regex', ['--version'], { stdio: 'ignore' });
+  ensureBuilt();
+  const dir = keep || mkdtempSync(join(tmpdir(), 'fleetban-bench-regex-'));
+  const log = join(dir, `courier-${LINES}.log`);
+  if (!existsSync(log)) {
+    execFileSync('python3', [GEN, '--lines', String(LINES), '--ipv6-ratio', '0.1', '--out', log], { stdio: 'ignore' });
+  }
+  const filters = [
+    join(ROOT, 'conf', 'filter.d', 'courier-auth.conf'),
+    join(ROOT, 'conf', 'filter.d', 'courier-smtp.conf'),
+    join(ROOT, 'conf', 'filter.d', 'vpopmail.conf'),
+    '/etc/fail2ban/filter.d/courier-auth.conf',
+    '/etc/fail2ban/filter.d/courier-smtp.conf',
+  ];
+  console.log(`log: ${LINES} lines from gen_courier.py; best of ${RUNS} fleetban runs, ${F2B_RUNS} fail2ban-regex runs`);
+  console.log('lines/s: processing (as each tool reports it) and wall (whole command)\n');
+  const header = ['filter file', 'matched', 'fail2ban proc', 'fleetban proc', 'ratio', 'fail2ban wall', 'fleetban wall', 'ratio'];
+  const rows: string[][] = [];
+  let ok = true;
+  for (const filter of filters) {
+    const name = filter.replace(ROOT + '/', '').replace('/etc/fail2ban/', 'fail2ban:');
+    const ours: Run[] = [];
+    let error = '';
+    for (let i = 0; i < RUNS; i++) {
+      const r = fleetbanRegex(log, filter);
+      if ('error' in r) {
+        error = r.error;
+        break;
+      }
+      ours.push(r);
+    }
+    if (error) {
+      rows.push([name, `fleetban cannot read it: ${error}`]);
+      ok = false;
+      continue;
+    }
+    const theirs: Run[] = [];
+    for (let i = 0; i < F2B_RUNS; i++) theirs.push(fail2banRegex(log, filter));
+    const a = best(theirs);
+    const b = best(ours);
+    const same = a.matched === b.matched;
+    if (!same) ok = false;
+    rows.push([
+      name,
+      same ? fmt(b.matched) : `DIFFER: fail2ban ${a.matched}, fleetban ${b.matched}`,
+      fmt(LINES / a.processing),
+      fmt(LINES / b.processing),
+      `${(a.processing / b.processing).toFixed(1)}x`,
+      fmt(LINES / a.wall),
+      fmt(LINES / b.wall),
+      `${(a.wall / b.wall).toFixed(1)}x`,
+    ]);
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 0 || i === 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  console.log(line(header));
+  for (const r of rows) console.log(r.length === 2 ? `${r[0]!.padEnd(widths[0]!)}  ${r[1]}` : line(r));
+  if (!keep) rmSync(dir, { recursive: true, force: true });
+  if (!ok) process.exitCode = 1;
+}
+
+main();
