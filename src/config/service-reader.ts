@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { parseCidr } from '../net/address.js';
+import { Timezone } from '../syslog/timezone.js';
 import { ConfigSet } from './config-set.js';
 import type { ServiceConfig } from './service-config.js';
 import { SectionReader } from './values.js';
@@ -30,7 +31,13 @@ export function serviceConfigFrom(conf: ConfigSet): ServiceConfig {
     if (!parseCidr(cidr) || eq === item.length - 1) {
       throw conf.error('listen', 'timezone', `expected CIDR=ZONE (e.g. 198.18.0.0/16=UTC), not ${JSON.stringify(item)}`);
     }
-    return { cidr, tz: item.slice(eq + 1) };
+    const tz = item.slice(eq + 1);
+    try {
+      Timezone.parse(tz);
+    } catch (err) {
+      throw conf.error('listen', 'timezone', (err as Error).message);
+    }
+    return { cidr, tz };
   });
   const metricsListen = metrics.addresses('listen');
   if (metricsListen.length > 1) throw conf.error('metrics', 'listen', 'one address only');

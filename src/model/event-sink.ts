@@ -9,4 +9,6 @@ import type { LogEvent } from './log-event.js';
 export interface EventSink {
   push(ev: LogEvent): boolean;
   onDrain(listener: () => void): void;
+  /** Events the sink had to throw away (queue at its hard limit); UDP counts its overload by it. */
+  readonly dropped?: number;
 }

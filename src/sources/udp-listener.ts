@@ -7,15 +7,6 @@ import { toLogEvent } from './syslog-event.js';
 import { DEFAULT_MAX_PENDING_BYTES, UdpReceiveThread, type UdpBatch } from './udp-receive-thread.js';
 
 /**
- * A sink that counts the events it had to drop (the Pipeline does, at its
- * hard limit). Not part of EventSink: a sink without it simply never shows
- * UDP overload here.
- */
-export interface OverloadCounting {
-  readonly dropped: number;
-}
-
-/**
  * Syslog over UDP (RFC 5426) on one address: one datagram, one message.
  * UDP cannot slow a sender down. The defences against bursts, in order: a
  * large kernel receive buffer, a thread that empties it whatever the main
@@ -154,6 +145,6 @@ export class UdpListener {
   }
 
   private sinkDropped(): number {
-    return (this.ctx.sink as Partial<OverloadCounting>).dropped ?? 0;
+    return this.ctx.sink.dropped ?? 0;
   }
 }

@@ -36,6 +36,7 @@ describe('fleetban.conf', () => {
     ['[listen]\nmaxframe = big\n', /fleetban\.conf:2: \[listen\] maxframe: expected a size/],
     ['[fleetban]\nloglevel = loud\n', /fleetban\.conf:2: \[fleetban\] loglevel: expected one of trace/],
     ['[listen]\nallowed_senders = 10.0.0.0/33\n', /\[listen\] allowed_senders: expected an address or CIDR, not "10.0.0.0\/33"/],
+    ['[listen]\ntimezone = 198.18.0.0/16=Mars/Olympus\n', /fleetban\.conf:2: \[listen\] timezone: unknown time zone "Mars\/Olympus"/],
     ['[listen]\ntls = 127.0.0.1:6514\n', /\[listen\] tls: TLS listeners need tls.cert and tls.key/],
   ])('refuses %j naming file, line and key', (text, message) => {
     const dir = mkdtempSync(join(tmp, 'e-'));
