@@ -6,7 +6,8 @@ import type { BanDecision, Scope } from '../model/ban-decision.js';
 import type { QueuedOp } from './host-driver.js';
 import { HostConnection, familyName, type SettledOp } from './host-connection.js';
 import type { LedgerStatus, LedgerStore, LedgerWant } from './ledger.js';
-import { hostsInScope } from './scope.js';
+import { isBanTarget } from './ban-target.js';
+import { hostInScope, hostsInScope } from './scope.js';
 
 /** A ban in force now, as the state database holds it (a BanDecision fits). */
 export interface ActiveBan {
@@ -36,6 +37,15 @@ export interface HostStatus {
   applied: number;
   lastError: string | null;
   lastErrorAt: number | null;
+}
+
+/** Emitted as 'reconciled' after a host was compared with the active bans (at connect and every interval). */
+export interface ReconciledEvent {
+  host: string;
+  /** Ledger rows changed: bans missing on the host, unbans of bans no longer active. */
+  changes: number;
+  /** Bans and unbans handed to the host to send. */
+  outstanding: number;
 }
 
 /** Emitted as 'settled' for every ban or unban a host answered (or that a dry-run logged). */
@@ -113,7 +123,7 @@ export class FleetDispatcher extends EventEmitter {
 
   onBan(d: BanDecision): void {
     this.version++;
-    if (!this.hasActions(d.jail)) return;
+    if (!this.valid(d.jail, d.ip) || !this.hasActions(d.jail)) return;
     const op = opOf(d, 'ban');
     for (const h of hostsInScope(this.hostList, d.scope, d.origins)) this.toRecord.push({ host: h.name, op: { ...op, host: h.name } });
     this.scheduleFlush();
@@ -121,7 +131,7 @@ export class FleetDispatcher extends EventEmitter {
 
   onUnban(jail: string, ip: string, scope: Scope, origins: string[], reason: string): void {
     this.version++;
-    if (!this.hasActions(jail)) return;
+    if (!this.valid(jail, ip) || !this.hasActions(jail)) return;
     this.log.debug({ jail, ip, reason }, 'unban');
     const op: QueuedOp = { host: '', op: 'unban', jail, ip, bantime: 0, failures: 0, time: this.now(), fields: {}, until: null, restored: false };
     for (const h of hostsInScope(this.hostList, scope, origins)) this.toRecord.push({ host: h.name, op: { ...op, host: h.name } });
@@ -218,6 +228,13 @@ export class FleetDispatcher extends EventEmitter {
   }
 
   // ---- recording and sending ---------------------------------------------
+
+  /** Only canonical addresses and networks ever reach a host (see ban-target.ts). */
+  private valid(jail: string, ip: string): boolean {
+    if (isBanTarget(ip)) return true;
+    this.log.error({ jail, ip: ip.slice(0, 60) }, 'not a canonical address or network: not sent to any host');
+    return false;
+  }
 
   private hasActions(jail: string): boolean {
     return this.o.actions(jail).length > 0;
@@ -326,7 +343,7 @@ export class FleetDispatcher extends EventEmitter {
     const host = conn.host;
     const index = this.activeIndex();
     const wanted = new Map<string, ActiveBan>();
-    for (const [k, b] of index) if (inScope(host, b)) wanted.set(k, b);
+    for (const [k, b] of index) if (hostInScope(host, b.scope, b.origins) && isBanTarget(b.ip)) wanted.set(k, b);
 
     const changes: { host: string; jail: string; ip: string; want: LedgerWant }[] = [];
     const jails = new Map<string, Set<ActionFamily>>();
@@ -336,21 +353,30 @@ export class FleetDispatcher extends EventEmitter {
       s.add(familyName(ip));
     };
     const present = new Set<string>();
+    // Rows still to send, as they stand after the changes below.
+    const outstanding = new Map<string, { jail: string; ip: string; want: LedgerWant }>();
     for (const row of this.o.ledger.rows(host.name)) {
       const k = `${row.jail}\u0000${row.ip}`;
       note(row.jail, row.ip);
+      let want: LedgerWant = row.want;
       if (row.want === 'ban') {
         if (wanted.has(k)) present.add(k);
-        else changes.push({ host: host.name, jail: row.jail, ip: row.ip, want: 'unban' });
+        else changes.push({ host: host.name, jail: row.jail, ip: row.ip, want: (want = 'unban') });
       } else if (wanted.has(k)) {
         present.add(k);
-        changes.push({ host: host.name, jail: row.jail, ip: row.ip, want: 'ban' });
+        changes.push({ host: host.name, jail: row.jail, ip: row.ip, want: (want = 'ban') });
       }
+      if (want !== row.want || row.status !== 'applied') outstanding.set(k, { jail: row.jail, ip: row.ip, want });
     }
+    const hasActions = new Map<string, boolean>();
     for (const [k, b] of wanted) {
-      if (present.has(k) || !this.hasActions(b.jail)) continue;
+      if (present.has(k)) continue;
+      let has = hasActions.get(b.jail);
+      if (has === undefined) hasActions.set(b.jail, (has = this.hasActions(b.jail)));
+      if (!has) continue;
       note(b.jail, b.ip);
       changes.push({ host: host.name, jail: b.jail, ip: b.ip, want: 'ban' });
+      outstanding.set(k, { jail: b.jail, ip: b.ip, want: 'ban' });
     }
     this.o.ledger.record(changes);
     if (changes.length) this.log.info({ host: host.name, changes: changes.length }, 'reconciled with the active bans');
@@ -362,18 +388,22 @@ export class FleetDispatcher extends EventEmitter {
       }
       conn.recheck(pairs);
     }
-    const ops = this.outstandingOps(host.name, index);
+    const now = this.now();
+    const ops: QueuedOp[] = [];
+    for (const [k, r] of outstanding) ops.push(this.opFor(host.name, r.jail, r.ip, r.want, index.get(k), now));
     // Dry-run jails never reach the host; settle them here.
     this.dispatch(host.name, ops);
+    this.emit('reconciled', { host: host.name, changes: changes.length, outstanding: ops.length } satisfies ReconciledEvent);
+  }
+
+  private opFor(host: string, jail: string, ip: string, want: LedgerWant, b: ActiveBan | undefined, now: number): QueuedOp {
+    if (want === 'ban' && b) return { ...opOf(b, 'ban'), host, restored: true };
+    return { host, op: want, jail, ip, bantime: -1, failures: 0, time: now, fields: {}, until: null, restored: true };
   }
 
   private outstandingOps(host: string, index: Map<string, ActiveBan>): QueuedOp[] {
     const now = this.now();
-    return this.o.ledger.outstanding(host).map((row) => {
-      const b = index.get(`${row.jail}\u0000${row.ip}`);
-      if (row.want === 'ban' && b) return { ...opOf(b, 'ban'), host, restored: true };
-      return { host, op: row.want, jail: row.jail, ip: row.ip, bantime: -1, failures: 0, time: now, fields: {}, until: null, restored: true };
-    });
+    return this.o.ledger.outstanding(host).map((row) => this.opFor(host, row.jail, row.ip, row.want, index.get(`${row.jail}\u0000${row.ip}`), now));
   }
 
   /** The active bans keyed jail+ip, one snapshot shared by hosts reconciling close together. */
@@ -386,10 +416,6 @@ export class FleetDispatcher extends EventEmitter {
     }
     return this.snapshot.index;
   }
-}
-
-function inScope(host: FleetHost, b: ActiveBan): boolean {
-  return hostsInScope([host], b.scope, b.origins).length === 1;
 }
 
 function opOf(d: ActiveBan, want: LedgerWant): QueuedOp {

@@ -15,3 +15,15 @@ export function hostsInScope(hosts: readonly FleetHost[], scope: Scope, origins:
       return hosts.filter((h) => h.groups.includes(scope.group));
   }
 }
+
+/** Whether one host is in a ban's scope (reconciliation asks this for every active ban). */
+export function hostInScope(host: FleetHost, scope: Scope, origins: readonly string[]): boolean {
+  switch (scope.kind) {
+    case 'fleet':
+      return true;
+    case 'origin':
+      return origins.includes(host.name);
+    case 'group':
+      return host.groups.includes(scope.group);
+  }
+}

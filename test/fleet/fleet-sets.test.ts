@@ -51,8 +51,14 @@ describe.skipIf(skip)('ipset, nftables and iptables-multiport actions on three m
       expect(fleet.exec(x, 'ipset', 'list', 'f2b-courier-auth')).toMatch(/203\.0\.113\.10 timeout (59\d|600)\b/);
       expect(fleet.exec(x, 'ipset', 'list', 'f2b-courier-auth6')).toMatch(/2001:db8::10 timeout 0\b/);
     }
+    // A jail with ipv6_prefix bans networks: the set holds both.
+    h.ban('courier-auth', '2001:db8:5::/64');
+    await h.until('courier-auth', '2001:db8:5::/64', ALL, 'applied');
+    for (const x of fleet.hosts) expect(ipsetMembers(x, 'f2b-courier-auth6')).toEqual(['2001:db8:5::/64', '2001:db8::10']);
+    h.unban('courier-auth', '2001:db8:5::/64');
     h.unban('courier-auth', '203.0.113.10');
     h.unban('courier-auth', '2001:db8::10');
+    await h.gone('courier-auth', '2001:db8:5::/64');
     await h.gone('courier-auth', '203.0.113.10');
     await h.gone('courier-auth', '2001:db8::10');
     for (const x of fleet.hosts) expect(ipsetMembers(x, 'f2b-courier-auth')).toEqual([]);

@@ -231,7 +231,18 @@ export class NetnsFleet {
     this.destroySync();
   }
 
-  private destroySync(): void {
+  /** For scripts (benchmarks): an interrupted run still removes its namespaces. */
+  cleanupOnSignals(): void {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(sig, () => {
+        for (const h of this.hosts) this.thaw(h);
+        this.destroySync();
+        process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+      });
+    }
+  }
+
+  destroySync(): void {
     for (const h of this.hosts) removeNamespace(h.ns);
     rmSync(this.dir, { recursive: true, force: true });
     process.removeListener('exit', this.cleanupOnExit);
