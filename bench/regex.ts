@@ -19,7 +19,7 @@
  * --f2b-runs says otherwise).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,6 +97,7 @@ function main(): void {
   execFileSync('fail2ban-regex', ['--version'], { stdio: 'ignore' });
   ensureBuilt();
   const dir = keep || mkdtempSync(join(tmpdir(), 'fleetban-bench-regex-'));
+  mkdirSync(dir, { recursive: true });
   const log = join(dir, `courier-${LINES}.log`);
   if (!existsSync(log)) {
     execFileSync('python3', [GEN, '--lines', String(LINES), '--ipv6-ratio', '0.1', '--out', log], { stdio: 'ignore' });
@@ -147,7 +148,7 @@ function main(): void {
       `${(a.wall / b.wall).toFixed(1)}x`,
     ]);
   }
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.filter((r) => r.length > 2).map((r) => (r[i] ?? '').length)));
   const line = (r: string[]) => r.map((c, i) => (i === 0 || i === 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   console.log(line(header));
   for (const r of rows) console.log(r.length === 2 ? `${r[0]!.padEnd(widths[0]!)}  ${r[1]}` : line(r));

@@ -46,19 +46,46 @@ type Groups = Record<string, string | undefined>;
 const EMPTY: Groups = Object.freeze({}) as Groups;
 
 /**
- * Addresses as logged -> canonical form. Attackers repeat themselves, so a
- * small cache saves parsing the same text thousands of times; it is simply
- * emptied when full.
+ * A logged address in canonical form (src/net/address), or null.
+ *
+ * Fast path: a dotted quad without leading zeros is already canonical, so it
+ * is only checked, digit by digit, not parsed into bytes and printed again.
+ * The string returned is a copy, so a failure kept in a jail for hours does
+ * not keep the whole log line it was cut from alive. Anything else (IPv6,
+ * `::ffff:` forms) goes through canonicalIp.
  */
-const ipCache = new Map<string, string | null>();
 function canonical(text: string): string | null {
-  let c = ipCache.get(text);
-  if (c === undefined) {
-    c = canonicalIp(text);
-    if (ipCache.size >= 4096) ipCache.clear();
-    ipCache.set(text, c);
+  const n = text.length;
+  if (n >= 7 && n <= 15) {
+    let parts = 0;
+    let digits = 0;
+    let value = 0;
+    let ok = true;
+    for (let i = 0; i <= n; i++) {
+      const c = i === n ? 46 : text.charCodeAt(i);
+      if (c >= 48 && c <= 57) {
+        if (digits > 0 && value === 0) {
+          ok = false; // leading zero
+          break;
+        }
+        value = value * 10 + (c - 48);
+        digits++;
+        if (value > 255) {
+          ok = false;
+          break;
+        }
+      } else if (c === 46 && digits > 0) {
+        parts++;
+        digits = 0;
+        value = 0;
+      } else {
+        ok = false;
+        break;
+      }
+    }
+    if (ok && parts === 4) return n < 13 ? text : (text + ' ').slice(0, n);
   }
-  return c;
+  return canonicalIp(text);
 }
 
 /** Counters the regex tester reads: every failregex / ignoreregex that matched a line. */
@@ -362,16 +389,24 @@ export class Filter {
     return res;
   }
 
-  /** Parse a date only for lines that matched; consecutive lines often share one (compared in place, no copy). */
+  /**
+   * Parse a date only for lines that matched. Consecutive matches often
+   * share their date, or differ only in the seconds (`Mar  1 10:00:07` after
+   * `Mar  1 10:00:03`): both are answered from the last date parsed,
+   * compared in place without copying.
+   */
   private dateTime(template: DateTemplate, raw: string, start: number, end: number, now: number): number {
     const last = this.lastDate;
-    if (
-      template === last.template &&
-      end - start === last.text.length &&
-      raw.startsWith(last.text, start) &&
-      Math.abs(now - last.now) < 60_000
-    ) {
-      return last.time;
+    const len = end - start;
+    if (template === last.template && len === last.text.length && Math.abs(now - last.now) < 60_000) {
+      if (raw.startsWith(last.text, start)) return last.time;
+      if (template.secondsLast && len >= 3 && raw.charCodeAt(end - 3) === 58 /* : */) {
+        const s = twoDigits(raw, end - 2);
+        const p = twoDigits(last.text, len - 2);
+        if (s >= 0 && s < 60 && p >= 0 && p < 60 && raw.startsWith(last.text.slice(0, len - 2), start)) {
+          return last.time + (s - p) * 1000;
+        }
+      }
     }
     const time = template.time(raw, now, this.tz);
     this.lastDate = { text: raw.slice(start, end), template, now, time };
@@ -424,6 +459,13 @@ function addFields(fields: Record<string, string>, re: CompiledRegex, g: Groups,
       fields[f.field] = v;
     }
   }
+}
+
+/** The number written by two ASCII digits at `at`, or -1. */
+function twoDigits(s: string, at: number): number {
+  const a = s.charCodeAt(at) - 48;
+  const b = s.charCodeAt(at + 1) - 48;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
 }
 
 function passesAll(text: string, clauses: string[][]): boolean {

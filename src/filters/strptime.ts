@@ -161,6 +161,31 @@ export function zoneOffset(text: string): number | null {
   return base + sign * (Number(m[3]) * 60 + Number(m[4] ?? 0));
 }
 
+/**
+ * The start of an hour of a calendar day (ms since the epoch), in the zone
+ * `tz` (minutes east of UTC) or, when null, in this machine's local zone;
+ * NaN for a day that does not exist (31 April). Cached: log lines come in
+ * time order, so the same few hours are asked for again and again, and
+ * building a local Date is the costly part of reading a stamp.
+ */
+const hourCache = new Map<number, number>();
+function hourStart(y: number, month: number, day: number, hour: number, tz: number | null): number {
+  const key = ((((y * 13 + month) * 32 + day) * 25 + hour) * 2 + (tz === null ? 1 : 0)) * 1441 + (tz ?? 0) + 720;
+  let v = hourCache.get(key);
+  if (v !== undefined) return v;
+  if (tz === null) {
+    const d = new Date(y, month - 1, day, hour, 0, 0);
+    v = d.getMonth() === month - 1 && d.getDate() === day ? d.getTime() : NaN;
+  } else {
+    const utc = Date.UTC(y, month - 1, day, hour, 0, 0);
+    const d = new Date(utc);
+    v = d.getUTCMonth() === month - 1 && d.getUTCDate() === day ? utc - tz * 60_000 : NaN;
+  }
+  if (hourCache.size >= 4096) hourCache.clear();
+  hourCache.set(key, v);
+  return v;
+}
+
 /** Fields a date regex captured; only the named strptime groups are read. */
 export type DateFields = Record<string, string | undefined>;
 
@@ -234,14 +259,8 @@ export function timeFromFields(f: DateFields, now: number, defaultTz: number | n
   if (month === undefined || day === undefined || month < 1 || month > 12 || day < 1 || day > 31) return NaN;
 
   const at = (y: number): number => {
-    if (tz === null) {
-      const d = new Date(y, month! - 1, day, hour, minute, second);
-      // A 31 April rolls over into May: no such date.
-      return d.getMonth() === month! - 1 ? d.getTime() : NaN;
-    }
-    const utc = Date.UTC(y, month! - 1, day, hour, minute, second);
-    if (new Date(utc).getUTCMonth() !== month! - 1) return NaN;
-    return utc - tz * 60_000;
+    const start = hourStart(y, month!, day!, hour, tz);
+    return Number.isNaN(start) ? NaN : start + minute * 60_000 + second * 1000;
   };
 
   let t = at(year);
