@@ -162,7 +162,7 @@ export class FleetDispatcher extends EventEmitter {
       } else if (sameConnection(conn.host, h)) {
         const regrouped = conn.host.groups.join(',') !== h.groups.join(',');
         conn.host = h;
-        if (regrouped && conn.connected) this.reconcile(conn, false);
+        if (regrouped && conn.connected) this.reconcile(conn, false, false);
       } else {
         this.log.info({ host: h.name }, 'host changed in fleet.conf: reconnecting');
         this.conns.delete(h.name);
@@ -310,6 +310,9 @@ export class FleetDispatcher extends EventEmitter {
       onInterrupted: (host, ops, error) => {
         this.o.ledger.interrupted(ops.map((op) => ({ host, jail: op.jail, ip: op.ip, want: op.op })), error);
       },
+      onTimedOut: (host, ops, error) => {
+        this.o.ledger.timedOut(ops.map((op) => ({ host, jail: op.jail, ip: op.ip, want: op.op })), error);
+      },
       onStateLost: (host, jail) => {
         const n = this.o.ledger.reopen(host, jail);
         if (n > 0) this.log.warn({ host, jail, bans: n }, 'the host had lost its bans (actioncheck failed): sending them again');
@@ -330,15 +333,16 @@ export class FleetDispatcher extends EventEmitter {
       }
       if (known !== bootId) this.o.ledger.setBootId(conn.name, bootId);
     }
-    this.reconcile(conn, true);
+    this.reconcile(conn, true, false);
   }
 
   /**
    * Make the host's ledger agree with the active bans in its scope (ban
    * what is missing, unban what is no longer active), check its actions,
-   * and send everything pending or failed.
+   * and send everything pending, and (at the interval, not at every
+   * reconnection) what failed.
    */
-  private reconcile(conn: HostConnection, recheck: boolean): void {
+  private reconcile(conn: HostConnection, recheck: boolean, retryFailed = true): void {
     this.flush();
     const host = conn.host;
     const index = this.activeIndex();
@@ -366,7 +370,9 @@ export class FleetDispatcher extends EventEmitter {
         present.add(k);
         changes.push({ host: host.name, jail: row.jail, ip: row.ip, want: (want = 'ban') });
       }
-      if (want !== row.want || row.status !== 'applied') outstanding.set(k, { jail: row.jail, ip: row.ip, want });
+      if (want !== row.want || row.status === 'pending' || (row.status === 'failed' && retryFailed)) {
+        outstanding.set(k, { jail: row.jail, ip: row.ip, want });
+      }
     }
     const hasActions = new Map<string, boolean>();
     for (const [k, b] of wanted) {

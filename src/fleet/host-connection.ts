@@ -7,7 +7,7 @@ import type { HostDriver, OpsUnit, QueuedOp } from './host-driver.js';
 import { RemoteDriver } from './remote-driver.js';
 import { ShellDriver } from './shell-driver.js';
 import { sshArgv } from './ssh-command.js';
-import { SshSession } from './ssh-session.js';
+import { CommandTimeout, SshSession } from './ssh-session.js';
 
 /** Commands in flight per session: enough to keep the link busy, few enough that a hang is noticed quickly. */
 const WINDOW = 8;
@@ -32,6 +32,8 @@ export interface HostConnectionDeps {
   onSettled: (host: string, settled: SettledOp[]) => void;
   /** Sent, never answered: the session ended first. */
   onInterrupted: (host: string, ops: QueuedOp[], error: string) => void;
+  /** Sent, and the host hung on it: the watchdog gave up on this very command. */
+  onTimedOut: (host: string, ops: QueuedOp[], error: string) => void;
   /** An action's check failed and its start ran: the host had lost the jail's bans. */
   onStateLost: (host: string, jail: string) => void;
   now?: () => number;
@@ -286,7 +288,8 @@ export class HostConnection {
       (err: Error) => {
         this.unitsInFlight--;
         for (const op of unit.ops) this.sending.delete(opKey(op));
-        this.deps.onInterrupted(this.host.name, unit.ops, err.message);
+        if (err instanceof CommandTimeout) this.deps.onTimedOut(this.host.name, unit.ops, err.message);
+        else this.deps.onInterrupted(this.host.name, unit.ops, err.message);
       },
     );
   }

@@ -45,6 +45,9 @@ export interface LedgerCounts {
   failed: number;
 }
 
+/** Attempts that ended in a timeout before a command counts as failed. */
+export const MAX_TIMEOUTS = 3;
+
 /** Error texts are kept short: they are for an administrator's eye. */
 const MAX_ERROR = 500;
 
@@ -53,6 +56,7 @@ export class LedgerStore {
   private readonly recordMany: (items: (LedgerKey & { want: LedgerWant })[]) => boolean[];
   private readonly settleMany: (items: LedgerOutcome[]) => void;
   private readonly interruptMany: (items: (LedgerKey & { want: LedgerWant })[], error: string) => void;
+  private readonly timeoutMany: (items: (LedgerKey & { want: LedgerWant })[], error: string) => void;
 
   constructor(
     readonly db: Database.Database,
@@ -76,6 +80,10 @@ export class LedgerStore {
     this.interruptMany = db.transaction((items: (LedgerKey & { want: LedgerWant })[], error: string) => {
       const now = this.clock();
       for (const i of items) this.st.interrupted.run(trimError(error), now, i.host, i.jail, i.ip, i.want);
+    });
+    this.timeoutMany = db.transaction((items: (LedgerKey & { want: LedgerWant })[], error: string) => {
+      const now = this.clock();
+      for (const i of items) this.st.timedOut.run(trimError(error), now, MAX_TIMEOUTS, i.host, i.jail, i.ip, i.want);
     });
   }
 
@@ -103,6 +111,11 @@ export class LedgerStore {
       ),
       interrupted: db.prepare(
         `UPDATE ledger SET error = ?, attempts = attempts + 1, updated = ?
+         WHERE host = ? AND jail = ? AND ip = ? AND want = ?`,
+      ),
+      timedOut: db.prepare(
+        `UPDATE ledger SET error = ?, updated = ?, attempts = attempts + 1,
+           status = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE status END
          WHERE host = ? AND jail = ? AND ip = ? AND want = ?`,
       ),
       reopenHost: db.prepare(`UPDATE ledger SET status = 'pending', updated = ? WHERE host = ? AND want = 'ban' AND status = 'applied'`),
@@ -157,6 +170,16 @@ export class LedgerStore {
   /** Commands sent but never answered (session lost, timeout): still pending, one attempt more. */
   interrupted(items: (LedgerKey & { want: LedgerWant })[], error: string): void {
     if (items.length) this.interruptMany(items, error);
+  }
+
+  /**
+   * A command the host hung on. After MAX_TIMEOUTS attempts it counts as
+   * failed: it is then tried again at each reconciliation interval instead
+   * of at every reconnection, so one command that hangs cannot keep a host's
+   * session from serving the rest.
+   */
+  timedOut(items: (LedgerKey & { want: LedgerWant })[], error: string): void {
+    if (items.length) this.timeoutMany(items, error);
   }
 
   /**

@@ -16,7 +16,9 @@ const MAX_OUTPUT = 2000;
  * where NONCE is random per session, so no output of a command (which may
  * repeat text from a log line) can pass for an answer. Commands run with
  * stdin from /dev/null (or their batch lines), so none can read the stream
- * of commands that follows.
+ * of commands that follows, and each runs in a subshell, as fail2ban runs
+ * each in a shell of its own: an action's `exit`, `cd` or variables end with
+ * it instead of ending or changing the session.
  */
 export class ShellDriver implements HostDriver {
   readonly remoteCommand = 'exec /bin/sh';
@@ -37,10 +39,10 @@ export class ShellDriver implements HostDriver {
     for (const a of this.live(jail)) {
       const c = a.families[family];
       if (c.actioncheck !== undefined) {
-        const start = c.actionstart !== undefined ? `{ ${c.actionstart}\n} </dev/null 2>&1 || __fb=$?` : `echo 'actioncheck failed'; __fb=1`;
-        body += `if { ${c.actioncheck}\n} </dev/null >/dev/null 2>&1; then :; else __fs=started; ${start}; fi\n`;
+        const start = c.actionstart !== undefined ? `( ${c.actionstart}\n) </dev/null 2>&1 || __fb=$?` : `echo 'actioncheck failed'; __fb=1`;
+        body += `if ( ${c.actioncheck}\n) </dev/null >/dev/null 2>&1; then :; else __fs=started; ${start}; fi\n`;
       } else if (c.actionstart !== undefined) {
-        body += `{ ${c.actionstart}\n} </dev/null 2>&1 || __fb=$?\n`;
+        body += `( ${c.actionstart}\n) </dev/null 2>&1 || __fb=$?\n`;
       }
     }
     if (!body) return null;
@@ -69,16 +71,16 @@ export class ShellDriver implements HostDriver {
       const single = unit.want === 'ban' ? c.actionban : c.actionunban;
       const batch = unit.want === 'ban' ? c.banBatch : c.unbanBatch;
       if (unit.ops.length === 1 && single !== undefined) {
-        body += `{ ${single.render(values(unit.ops[0]!, now))}\n} </dev/null 2>&1 || __fb=$?\n`;
+        body += `( ${single.render(values(unit.ops[0]!, now))}\n) </dev/null 2>&1 || __fb=$?\n`;
       } else if (batch !== undefined) {
         // The lines hold only canonical addresses and numbers (batch lines may
         // not use log text), and the quoted delimiter turns off expansion.
         const delim = `${this.nonce}_EOF`;
         let lines = '';
         for (const op of unit.ops) lines += `${batch.line.render(values(op, now))}\n`;
-        body += `{ ${batch.command}\n} 2>&1 <<'${delim}' || __fb=$?\n${lines}${delim}\n`;
+        body += `( ${batch.command}\n) 2>&1 <<'${delim}' || __fb=$?\n${lines}${delim}\n`;
       } else if (single !== undefined) {
-        for (const op of unit.ops) body += `{ ${single.render(values(op, now))}\n} </dev/null 2>&1 || __fb=$?\n`;
+        for (const op of unit.ops) body += `( ${single.render(values(op, now))}\n) </dev/null 2>&1 || __fb=$?\n`;
       }
     }
     return `__fb=0\n${body}echo "${this.nonce} ${id} $__fb"\n`;
@@ -89,7 +91,7 @@ export class ShellDriver implements HostDriver {
     for (const a of this.live(jail)) {
       for (const family of ['inet4', 'inet6'] as const) {
         const f = a.families[family].actionflush;
-        if (f !== undefined && !(family === 'inet6' && f === a.families.inet4.actionflush)) body += `{ ${f}\n} </dev/null 2>&1 || __fb=$?\n`;
+        if (f !== undefined && !(family === 'inet6' && f === a.families.inet4.actionflush)) body += `( ${f}\n) </dev/null 2>&1 || __fb=$?\n`;
       }
     }
     return body ? `__fb=0\n${body}echo "${this.nonce} ${id} $__fb"\n` : null;

@@ -3,7 +3,12 @@ import type { Answer, AnswerParser } from './host-driver.js';
 
 /** The session ended or was given up before a command was answered. */
 export class SessionLost extends Error {
-  override readonly name = 'SessionLost';
+  override readonly name: string = 'SessionLost';
+}
+
+/** The command the watchdog gave up on: the oldest in flight, the one the host hung on. */
+export class CommandTimeout extends SessionLost {
+  override readonly name = 'CommandTimeout';
 }
 
 interface InFlight {
@@ -121,7 +126,9 @@ export class SshSession {
     clearTimeout(this.watchdog);
     const ms = this.inflight[0]!.timeoutMs;
     this.watchdog = setTimeout(() => {
-      this.kill(`no answer within ${Math.round(ms / 100) / 10} s (host hung or link dead)`);
+      const why = `no answer within ${Math.round(ms / 100) / 10} s (host hung or link dead)`;
+      this.inflight.shift()?.reject(new CommandTimeout(why));
+      this.kill(why);
     }, ms);
   }
 

@@ -207,6 +207,92 @@ describe.skipIf(skip)('bans pushed over SSH to three mail servers with the route
     expect(routesEverywhere()).toEqual(ALL.map((n) => [n, []]));
   });
 
+  it('sends a rebooted host its bans again: the boot id changed since the last session', async () => {
+    const db = (await import('./harness.js')).openStateDb();
+    const first = new FleetHarness(fleet.fleetHosts('shell'), { vpopmail: [shippedAction('route', 'vpopmail')] }, { db }).start();
+    first.ban('vpopmail', '203.0.113.80');
+    await first.until('vpopmail', '203.0.113.80', ALL, 'applied');
+    await first.stop();
+    // mx2 rebooted while fleetban was away: its routes are gone, its boot id is new.
+    const mx2 = fleet.host('mx2');
+    fleet.exec(mx2, 'ip', 'route', 'del', 'unreachable', '203.0.113.80');
+    db.prepare("UPDATE fleet_host SET boot_id = 'before-the-reboot' WHERE host = 'mx2'").run();
+
+    h = new FleetHarness(fleet.fleetHosts('shell'), { vpopmail: [shippedAction('route', 'vpopmail')] }, { db });
+    for (const [k, v] of first.active) h.active.set(k, v);
+    h.start();
+    await waitFor('mx2 has its route again', () => fleet.routes(mx2).join() === '203.0.113.80');
+    await h.until('vpopmail', '203.0.113.80', ALL, 'applied');
+    // Only the rebooted host was sent anything.
+    expect(h.settled.map((e) => e.host)).toEqual(['mx2']);
+    h.unban('vpopmail', '203.0.113.80');
+    await h.gone('vpopmail', '203.0.113.80');
+  });
+
+  it('retries a refused ban at the next reconciliation', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fbf-retry-'));
+    try {
+      const ready = join(dir, 'ready');
+      writeFileSync(
+        join(dir, 'picky.conf'),
+        `[Definition]\nactionban = test -e ${ready} || { echo 'not ready yet' >&2; exit 3; }; ip route replace unreachable <ip>\nactionunban = ip route del unreachable <ip>\n`,
+      );
+      h = new FleetHarness(fleet.fleetHosts('shell').slice(0, 1), { vpopmail: [readAction(dir, { name: 'picky', params: {} }, 'vpopmail')] }).start();
+      h.ban('vpopmail', '203.0.113.90');
+      await h.until('vpopmail', '203.0.113.90', ['mx1'], 'failed');
+      expect(h.ledger.get({ host: 'mx1', jail: 'vpopmail', ip: '203.0.113.90' })).toMatchObject({ error: 'not ready yet', attempts: 1 });
+      expect(h.dispatcher.hosts()[0]).toMatchObject({ failed: 1, lastError: 'ban vpopmail 203.0.113.90: not ready yet' });
+      writeFileSync(ready, '');
+      h.dispatcher.reconcileAll();
+      await h.until('vpopmail', '203.0.113.90', ['mx1'], 'applied');
+      expect(fleet.routes(fleet.host('mx1'))).toEqual(['203.0.113.90']);
+      h.unban('vpopmail', '203.0.113.90');
+      await h.gone('vpopmail', '203.0.113.90');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('gives up on a command that hangs after three tries, and keeps serving the rest', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fbf-hang-'));
+    try {
+      writeFileSync(
+        join(dir, 'hangs.conf'),
+        '[Definition]\nactionban = if [ <ip> = 203.0.113.99 ]; then sleep 30; fi; ip route replace unreachable <ip>\nactionunban = ip route del unreachable <ip>\n',
+      );
+      const hosts = fleet.fleetHosts('shell', { timeoutMs: 1000 }).slice(0, 1);
+      h = new FleetHarness(hosts, { vpopmail: [readAction(dir, { name: 'hangs', params: {} }, 'vpopmail')] }).start();
+      h.ban('vpopmail', '203.0.113.99');
+      await h.until('vpopmail', '203.0.113.99', ['mx1'], 'failed', 30_000);
+      expect(h.ledger.get({ host: 'mx1', jail: 'vpopmail', ip: '203.0.113.99' })).toMatchObject({ attempts: 3, error: expect.stringMatching(/^no answer within 1 s/) });
+      // The session is back and serves other bans; the hung one waits for the next reconciliation.
+      h.ban('vpopmail', '203.0.113.98');
+      await h.until('vpopmail', '203.0.113.98', ['mx1'], 'applied', 30_000);
+      expect(h.hostsOf('vpopmail', '203.0.113.99')).toEqual({ mx1: 'failed' });
+      h.unban('vpopmail', '203.0.113.98');
+      await h.gone('vpopmail', '203.0.113.98');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      fleet.killInside(fleet.host('mx1'), 'sleep');
+      fleet.exec(fleet.host('mx1'), 'ip', 'route', 'flush', 'type', 'unreachable');
+    }
+  });
+
+  it('notices a dead link while idle (ServerAliveInterval) and reconnects when it is back', async () => {
+    const h = start();
+    await waitFor('all connected', () => h.dispatcher.hosts().every((s) => s.connected));
+    const mx3 = fleet.host('mx3');
+    fleet.freeze(mx3);
+    try {
+      // alive_interval 2 s, three probes unanswered: down within about 6 s, with nothing sent.
+      await waitFor('mx3 seen down', () => !h.dispatcher.hosts().find((s) => s.name === 'mx3')!.connected, 20_000);
+      expect(h.dispatcher.hosts().filter((s) => s.connected).map((s) => s.name)).toEqual(['mx1', 'mx2']);
+    } finally {
+      fleet.thaw(mx3);
+    }
+    await waitFor('mx3 back', () => h.dispatcher.hosts().every((s) => s.connected), 30_000);
+  });
+
   it('quotes log text for the shell: hostile user names reach the action as plain words', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fbf-hostile-'));
     try {

@@ -48,6 +48,16 @@ describe('the per-host ledger', () => {
     expect(l.counts().get('mx1')).toEqual({ pending: 0, applied: 0, failed: 1 });
   });
 
+  it('counts a command the host hung on as failed after three timeouts', () => {
+    const l = new LedgerStore(openStateDb());
+    l.record([{ ...key, want: 'ban' }]);
+    l.timedOut([{ ...key, want: 'ban' }], 'no answer within 10 s');
+    l.timedOut([{ ...key, want: 'ban' }], 'no answer within 10 s');
+    expect(l.get(key)).toMatchObject({ status: 'pending', attempts: 2 });
+    l.timedOut([{ ...key, want: 'ban' }], 'no answer within 10 s');
+    expect(l.get(key)).toMatchObject({ status: 'failed', attempts: 3, error: 'no answer within 10 s' });
+  });
+
   it('reopens applied bans of a host that lost them', () => {
     const l = new LedgerStore(openStateDb());
     const rows = ['a', 'b'].flatMap((jail) => ['203.0.113.1', '203.0.113.2'].map((ip) => ({ host: 'mx1', jail, ip, want: 'ban' as const })));

@@ -188,6 +188,17 @@ export class NetnsFleet {
     h.sshdPid = undefined;
   }
 
+  /** Kill the processes named `comm` that run in this host's namespace (and only those). */
+  killInside(h: NetnsHost, comm: string): void {
+    for (const p of this.pids(h)) {
+      try {
+        if (readFileSync(`/proc/${p}/comm`, 'utf8').trim() === comm) signal(p, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  }
+
   /** The host hangs: every process in it stops (connections stay open, nothing answers). */
   freeze(h: NetnsHost): void {
     for (const p of this.pids(h)) signal(p, 'SIGSTOP');
