@@ -213,11 +213,15 @@ function sampleValues(family: ActionFamily) {
   return { ip: SAMPLE_IP[family], bantime: 600, until: null, failures: 5, time: 0, restored: false, fields: {}, now: 0 };
 }
 
+const PARSED = new Set<string>();
+
 /**
  * A command sh cannot parse would stop the host's whole command stream, so
  * it is a configuration error now rather than a failed ban later.
  */
 function checkSyntax(text: string, key: string, fail: (key: string, message: string) => ConfigError): void {
+  // Jails share actions: each distinct command is checked once per process.
+  if (PARSED.has(text)) return;
   const r = spawnSync('/bin/sh', ['-n', '-c', text], { encoding: 'utf8', timeout: 5000 });
   if (r.status !== 0) {
     const why = (r.stderr || '').trim().split('\n').pop()?.replace(/^\/bin\/sh: \d+: /, '') || 'sh cannot parse it';
@@ -226,4 +230,5 @@ function checkSyntax(text: string, key: string, fail: (key: string, message: str
     const hint = left.length ? ` (tags without a value: ${left.join(' ')}; define them in [Init] or pass them from the jail)` : '';
     throw fail(key, `not a valid sh command: ${why}${hint}`);
   }
+  if (PARSED.size < 10_000) PARSED.add(text);
 }
