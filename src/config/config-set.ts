@@ -180,6 +180,10 @@ export class ConfigSet {
 
   private include(path: string, from: IniEntry, seen: string[]): void {
     if (!existsSync(path)) {
+      // fail2ban's own files name hooks that usually do not exist (common.conf:
+      // `after = common.local`); fail2ban skips them, and so do we. A missing
+      // .conf is a mistake worth stopping for.
+      if (path.endsWith('.local')) return;
       throw new ConfigError(`included file not found: ${basename(path)}`, {
         file: from.file,
         line: from.line,

@@ -1,3 +1,5 @@
+import { inferYear } from '../syslog/year.js';
+
 /**
  * fail2ban's date patterns are strptime formats (`%b %d %H:%M:%S`) that it
  * turns into regexes with one named group per field. This module holds the
@@ -265,18 +267,8 @@ export function timeFromFields(f: DateFields, now: number, defaultTz: number | n
 
   let t = at(year);
   if (assumeToday && t > now) t -= DAY_MS;
-  if (assumeYear) {
-    // From next year back: the latest that is not more than a day ahead
-    // (back up to four years, for 29 February).
-    let best = NaN;
-    for (let y = year + 1; y >= year - 4; y--) {
-      const c = at(y);
-      if (!Number.isNaN(c) && c <= now + DAY_MS) {
-        best = c;
-        break;
-      }
-    }
-    t = best;
-  }
+  // The same year rule as the syslog parser's (src/syslog/year.ts): the
+  // latest year that does not put the stamp more than a day ahead.
+  if (assumeYear) t = at(inferYear(month - 1, day, hour, minute, second, now));
   return t;
 }

@@ -168,6 +168,11 @@ describe('files read together', () => {
     expect(e.key).toBe('before');
   });
 
+  it('skips a missing .local include, as fail2ban does for common.conf\'s hook', () => {
+    const dir = confDir({ 'filter.d/common.conf': '[INCLUDES]\nafter = common.local\n[DEFAULT]\nx = 1\n' });
+    expect(ConfigSet.readFile(join(dir, 'filter.d/common.conf')).get('DEFAULT', 'x')).toBe('1');
+  });
+
   it('survives an include loop', () => {
     const dir = confDir({
       'a.conf': '[INCLUDES]\nbefore = b.conf\n[x]\na = 1\n',
