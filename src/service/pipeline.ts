@@ -2,9 +2,16 @@ import type { Logger } from 'pino';
 import type { EventSink } from '../model/event-sink.js';
 import type { LogEvent } from '../model/log-event.js';
 
-/** What the pipeline needs of a compiled filter (src/filters/filter.ts). */
+export type MatchResult<M> = { kind: 'failure'; match: M } | { kind: 'ignored'; regex?: number } | { kind: 'missed' };
+
+/**
+ * What the pipeline needs of a compiled filter (src/filters/filter.ts):
+ * matching a batch at once, under the filter's time limit, so that a line
+ * crafted to make a regex backtrack is cut short instead of stalling the
+ * service.
+ */
 export interface EventMatcher<M> {
-  matchEvent(ev: LogEvent): { kind: 'failure'; match: M } | { kind: 'ignored'; regex?: number } | { kind: 'missed' };
+  matchEvents(evs: readonly LogEvent[]): MatchResult<M>[];
 }
 
 /** A jail as the pipeline sees it: a name, the sources it reads, its filter. */
@@ -100,12 +107,11 @@ export class Pipeline<M> implements EventSink {
     this.scheduled = false;
     const start = this.head;
     const end = Math.min(this.queue.length, this.head + BATCH);
-    for (; this.head < end; this.head++) {
-      const ev = this.queue[this.head]!;
-      this.stats.events++;
-      this.match(ev);
-    }
-    this.matched += end - start;
+    const batch = this.queue.slice(start, end);
+    this.head = end;
+    this.stats.events += batch.length;
+    this.matchBatch(batch);
+    this.matched += batch.length;
     // Compact once the consumed prefix dominates, so the array does not grow for ever.
     if (this.head > 65_536 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
@@ -133,28 +139,33 @@ export class Pipeline<M> implements EventSink {
     }
   };
 
-  private match(ev: LogEvent): void {
+  /** Each jail sees, in order, the events of the batch from its sources. */
+  private matchBatch(batch: LogEvent[]): void {
     for (const jail of this.jails) {
-      if (jail.sources && !jail.sources.has(ev.source)) continue;
-      let r;
+      const evs = jail.sources ? batch.filter((ev) => jail.sources!.has(ev.source)) : batch;
+      if (evs.length === 0) continue;
+      let results: MatchResult<M>[];
       try {
-        r = jail.filter.matchEvent(ev);
+        results = jail.filter.matchEvents(evs);
       } catch (err) {
-        // A filter must never take the service down; count and go on.
-        this.logger.error({ jail: jail.name, err: (err as Error).message }, 'filter failed on an event');
+        // A filter must never take the service down; log and go on.
+        this.logger.error({ jail: jail.name, err: (err as Error).message }, 'filter failed on a batch of events');
         continue;
       }
-      if (r.kind === 'missed') continue;
       const key = `${jail.name}\u0000${jail.filterName}`;
-      if (r.kind === 'ignored') {
-        this.stats.ignored.set(key, (this.stats.ignored.get(key) ?? 0) + 1);
-        continue;
-      }
-      this.stats.failures.set(key, (this.stats.failures.get(key) ?? 0) + 1);
-      try {
-        this.onFailure(jail.name, r.match, ev);
-      } catch (err) {
-        this.logger.error({ jail: jail.name, err: (err as Error).message }, 'jail failed on a failure');
+      for (let i = 0; i < results.length; i++) {
+        const r = results[i]!;
+        if (r.kind === 'missed') continue;
+        if (r.kind === 'ignored') {
+          this.stats.ignored.set(key, (this.stats.ignored.get(key) ?? 0) + 1);
+          continue;
+        }
+        this.stats.failures.set(key, (this.stats.failures.get(key) ?? 0) + 1);
+        try {
+          this.onFailure(jail.name, r.match, evs[i]!);
+        } catch (err) {
+          this.logger.error({ jail: jail.name, err: (err as Error).message }, 'jail failed on a failure');
+        }
       }
     }
   }

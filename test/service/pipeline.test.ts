@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { LogEvent } from '../../src/model/log-event.js';
-import { Pipeline, type PipelineJail } from '../../src/service/pipeline.js';
+import { Pipeline, type MatchResult, type PipelineJail } from '../../src/service/pipeline.js';
 
 const quiet = pino({ level: 'silent' });
 
@@ -10,13 +10,12 @@ function event(message: string, source = 'udp'): LogEvent {
 }
 
 /** A stand-in filter: "fail <ip>" is a failure, "skip" is ignored. */
-const simpleFilter = {
-  matchEvent(ev: LogEvent) {
-    if (ev.message === 'skip') return { kind: 'ignored' as const };
-    const m = /^fail (\S+)$/.exec(ev.message);
-    return m ? { kind: 'failure' as const, match: m[1]! } : { kind: 'missed' as const };
-  },
-};
+function matchOne(ev: LogEvent): MatchResult<string> {
+  if (ev.message === 'skip') return { kind: 'ignored' };
+  const m = /^fail (\S+)$/.exec(ev.message);
+  return m ? { kind: 'failure', match: m[1]! } : { kind: 'missed' };
+}
+const simpleFilter = { matchEvents: (evs: readonly LogEvent[]) => evs.map(matchOne) };
 
 describe('the pipeline between sources and jails', () => {
   it('hands each failure to the jails whose sources match', async () => {
@@ -54,7 +53,7 @@ describe('the pipeline between sources and jails', () => {
 
   it('keeps going when a filter throws', async () => {
     const seen: string[] = [];
-    const broken = { matchEvent: (): never => { throw new Error('boom'); } };
+    const broken = { matchEvents: (): never => { throw new Error('boom'); } };
     const p = new Pipeline(
       [
         { name: 'broken', filterName: 'b', sources: null, filter: broken },
@@ -84,5 +83,24 @@ describe('flush under a steady stream', () => {
     }
     expect(await flushed).toBeGreaterThanOrEqual(10_000);
     expect(p.depth).toBeGreaterThan(0);
+  });
+});
+
+describe('a line crafted to make a regex backtrack', () => {
+  it('is cut short and counted; the events around it are still matched', async () => {
+    const { loadFilter } = await import('../../src/filters/filter.js');
+    // Nested repetition: on a long line that fails at its end, the regex engine would try every split.
+    const filter = loadFilter('conf', '^(?:\\w+\\s?)+ failed from <HOST>$');
+    const seen: string[] = [];
+    const p = new Pipeline([{ name: 'j', filterName: filter.name, sources: null, filter }], (_j, m) => seen.push(m.ip), quiet);
+    const hostile = `${'a'.repeat(30)} failed from nowhere`;
+    p.push(event('login failed from 203.0.113.7'));
+    p.push(event(hostile));
+    p.push(event('login failed from 203.0.113.8'));
+    const started = Date.now();
+    await p.flush();
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(seen).toEqual(['203.0.113.7', '203.0.113.8']);
+    expect(filter.tooSlow).toBe(1);
   });
 });
