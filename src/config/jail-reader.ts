@@ -35,14 +35,19 @@ export function jailsFrom(conf: ConfigSet): JailConfig[] {
     .map((j) => readJail(conf, j.name));
 }
 
-/** A jail name reaches action commands as <name>: keep it to characters a shell leaves alone. */
-const JAIL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
+/**
+ * A jail name reaches action commands as <name>, ipset and nftables set
+ * names (at most 31 characters with their prefix) and fleetban-remote's
+ * requests, which accept exactly this: keep it to characters a shell
+ * leaves alone, short enough for every set name.
+ */
+export const JAIL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,24}$/;
 
 /** Read one jail section, enabled or not. */
 export function readJail(conf: ConfigSet, name: string): JailConfig {
   const r = new SectionReader(conf, name);
   if (!JAIL_NAME.test(name)) {
-    throw conf.error(name, 'enabled', `jail name ${JSON.stringify(name)}: use letters, digits, '_', '.', '@' and '-' (at most 64)`);
+    throw conf.error(name, 'enabled', `jail name ${JSON.stringify(name)}: use letters, digits, '_', '.' and '-' (at most 25: it becomes firewall set names)`);
   }
   const time = (key: string, fallback: number, allowNegative: boolean): number => {
     const v = conf.get(name, key);

@@ -62,9 +62,6 @@ export class LedgerStore {
     readonly db: Database.Database,
     private readonly clock: () => number = Date.now,
   ) {
-    // Boot ids tell fleetban a server rebooted (and lost its routes) while
-    // the session was down, even across a restart of fleetban itself.
-    db.exec('CREATE TABLE IF NOT EXISTS fleet_host (host TEXT PRIMARY KEY, boot_id TEXT NOT NULL, updated INTEGER NOT NULL)');
     this.st = this.prepare();
     this.recordMany = db.transaction((items: (LedgerKey & { want: LedgerWant })[]) =>
       items.map((i) => this.recordOne(i.host, i.jail, i.ip, i.want)),

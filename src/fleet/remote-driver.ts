@@ -1,3 +1,4 @@
+import { JAIL_NAME } from '../config/jail-reader.js';
 import type { ActionFamily } from '../config/action-reader.js';
 import type { Answer, AnswerParser, HostDriver, OpsUnit } from './host-driver.js';
 
@@ -8,8 +9,9 @@ const MAX_OUTPUT = 2000;
 /**
  * The jail names fleetban-remote accepts: they become ipset and nft set
  * names on the server (keep in step with packaging/remote/fleetban-remote).
+ * The jail reader allows no others; the check here guards jails built in code.
  */
-export const REMOTE_JAIL = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,24}$/;
+export const REMOTE_JAIL = JAIL_NAME;
 
 /**
  * Drives a host whose key is bound to the forced command fleetban-remote:

@@ -7,7 +7,7 @@ import type { Database } from 'better-sqlite3';
  * the new one. Never edit a migration that has shipped: add the next one.
  */
 export const MIGRATIONS: readonly string[] = [
-  // 1: bans, ban history, pending failures, source cursors, the fleet ledger.
+  // 1: bans, ban history, pending failures, source cursors, the fleet ledger and hosts' boot ids.
   `
   -- Active bans. until is NULL for a ban for ever. Times in ms since the epoch.
   CREATE TABLE bans (
@@ -47,6 +47,11 @@ export const MIGRATIONS: readonly string[] = [
     status TEXT NOT NULL CHECK (status IN ('pending','applied','failed')),
     error TEXT, attempts INTEGER NOT NULL DEFAULT 0, updated INTEGER NOT NULL,
     PRIMARY KEY (host, jail, ip));
+
+  -- The boot id each mail server last reported: a new one means it rebooted
+  -- and lost its routes, so everything it should have is sent again.
+  CREATE TABLE fleet_host (
+    host TEXT PRIMARY KEY, boot_id TEXT NOT NULL, updated INTEGER NOT NULL);
   `,
 ];
 
