@@ -125,6 +125,7 @@ export class FleetDispatcher extends EventEmitter {
     this.version++;
     if (!this.valid(d.jail, d.ip) || !this.hasActions(d.jail)) return;
     const op = opOf(d, 'ban');
+    if (this.hostList.length === 0) return this.logWithoutFleet(op);
     for (const h of hostsInScope(this.hostList, d.scope, d.origins)) this.toRecord.push({ host: h.name, op: { ...op, host: h.name } });
     this.scheduleFlush();
   }
@@ -134,6 +135,7 @@ export class FleetDispatcher extends EventEmitter {
     if (!this.valid(jail, ip) || !this.hasActions(jail)) return;
     this.log.debug({ jail, ip, reason }, 'unban');
     const op: QueuedOp = { host: '', op: 'unban', jail, ip, bantime: 0, failures: 0, time: this.now(), fields: {}, until: null, restored: false };
+    if (this.hostList.length === 0) return this.logWithoutFleet(op);
     for (const h of hostsInScope(this.hostList, scope, origins)) this.toRecord.push({ host: h.name, op: { ...op, host: h.name } });
     this.scheduleFlush();
   }
@@ -278,6 +280,16 @@ export class FleetDispatcher extends EventEmitter {
     }
     if (local.length) this.settled(host, local);
     if (live.length) this.conns.get(host)?.enqueue(live);
+  }
+
+  /**
+   * An empty fleet.conf (the shipped default, and `npm start`): there is
+   * nowhere to push, so every action's command is logged as it would be
+   * sent, to show an administrator what a real fleet would receive.
+   */
+  private logWithoutFleet(op: QueuedOp): void {
+    const now = this.now();
+    for (const a of this.o.actions(op.jail)) this.logDryRun('(no hosts in fleet.conf)', a, op, now);
   }
 
   private logDryRun(host: string, a: ActionSpec, op: QueuedOp, now: number): void {

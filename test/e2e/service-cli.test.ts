@@ -57,6 +57,10 @@ describe.skipIf(!hasCommand('logger'))('fleetban run, driven with logger and the
     expect(status.totalFailed).toBe(5);
     expect(status.bannedIps).toContain('203.0.113.50');
     await waitUntil('the Ban log line', () => svc.logged('Ban').some((l) => l.ip === '203.0.113.50' && l.jail === 'vpopmail'));
+    // The shipped fleet is empty: the commands a real fleet would get are logged instead.
+    await waitUntil('the command it would push', () =>
+      svc.logged('dry-run: would ban').some((l) => l.ip === '203.0.113.50' && l.command === 'ip route replace unreachable 203.0.113.50'),
+    );
     // vchkpw logged the passwords; fleetban never writes them out.
     expect(JSON.stringify(svc.lines)).not.toMatch(/secret-\d/);
   });
