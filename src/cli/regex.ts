@@ -48,7 +48,9 @@ export async function regexCommand(o: RegexOptions): Promise<number> {
   const onMissed = o.json
     ? undefined
     : (lineNo: number, line: string) => {
-        if (missedLines.length <= SHOW) missedLines.push([lineNo, line]);
+        // One more than shown, to know whether to say "too many to print".
+        missedLines.push([lineNo, line]);
+        return missedLines.length <= SHOW;
       };
   const started = process.hrtime.bigint();
   const counts =

@@ -44,6 +44,13 @@ export interface ScanCounts {
 /** Candidate lines matched together under one time limit (see regex-guard.ts). */
 export const BATCH_LINES = 4096;
 
+/**
+ * Receives missed lines (the regex tester shows the first few). Returning
+ * false says it wants no more: the scanner then stops turning missed lines
+ * into strings, most of the work on a log that is mostly noise.
+ */
+export type MissedHandler = (lineNo: number, line: string) => boolean | void;
+
 export type LineHandler = (lineNo: number, line: string, result: FilterResult) => void;
 
 interface Needle {
@@ -62,7 +69,7 @@ export function scanLogFile(
   path: string,
   filter: Filter,
   onResult: LineHandler,
-  opts: { now?: number; counters?: RegexCounters; onMissed?: (lineNo: number, line: string) => void } = {},
+  opts: { now?: number; counters?: RegexCounters; onMissed?: MissedHandler } = {},
 ): ScanCounts {
   const fd = openSync(path, 'r');
   try {
@@ -76,12 +83,15 @@ function scanFd(
   fd: number,
   filter: Filter,
   onResult: LineHandler,
-  opts: { now?: number; counters?: RegexCounters; onMissed?: (lineNo: number, line: string) => void },
+  opts: { now?: number; counters?: RegexCounters; onMissed?: MissedHandler },
 ): ScanCounts {
   const counts: ScanCounts = { lines: 0, matched: 0, ignored: 0, missed: 0, invalidUtf8: 0, nulBytes: 0, truncated: 0, tooSlow: 0 };
   const now = opts.now ?? Date.now();
   const counters = opts.counters;
-  const onMissed = opts.onMissed;
+  let onMissed = opts.onMissed;
+  const missed = (no: number, line: string) => {
+    if (onMissed && onMissed(no, line) === false) onMissed = undefined;
+  };
   const clauses: Needle[][] | null = filter.lineClauses
     ? filter.lineClauses.map((c) => c.map((s) => ({ bytes: Buffer.from(s, 'utf8'), at: 0 })))
     : null;
@@ -125,7 +135,7 @@ function scanFd(
     }
     if (!candidate) {
       counts.missed++;
-      if (onMissed) onMissed(lineNo, chunk.toString('utf8', s, e));
+      if (onMissed) missed(lineNo, chunk.toString('utf8', s, e));
       return;
     }
     batchLines.push(utf8(chunk, s, e));
@@ -147,14 +157,14 @@ function scanFd(
         else if (r.kind === 'ignored') counts.ignored++;
         else {
           counts.missed++;
-          if (onMissed) onMissed(batchNos[i]!, batchLines[i]!);
+          missed(batchNos[i]!, batchLines[i]!);
         }
         onResult(batchNos[i]!, batchLines[i]!, r);
       },
       (i) => {
         counts.tooSlow++;
         counts.missed++;
-        if (onMissed) onMissed(batchNos[i]!, batchLines[i]!);
+        missed(batchNos[i]!, batchLines[i]!);
       },
       {
         attempt: () => {
@@ -249,7 +259,7 @@ export function scanText(
   text: string,
   filter: Filter,
   onResult: LineHandler,
-  opts: { now?: number; counters?: RegexCounters; onMissed?: (lineNo: number, line: string) => void } = {},
+  opts: { now?: number; counters?: RegexCounters; onMissed?: MissedHandler } = {},
 ): ScanCounts {
   const counts: ScanCounts = { lines: 0, matched: 0, ignored: 0, missed: 0, invalidUtf8: 0, nulBytes: 0, truncated: 0, tooSlow: 0 };
   const now = opts.now ?? Date.now();
