@@ -13,7 +13,7 @@ import { BANS_SOURCE, formatScope, parseScope, type JailConfig } from './jail-co
 import { JailError } from './jail-error.js';
 import type { JailStatus } from './jail-status.js';
 import { Jail, type ActiveBan } from './jail.js';
-import { scrubFields, scrubPasswords } from './password-scrub.js';
+import { scrubFields, scrubPasswords } from '../filters/password-scrub.js';
 
 export type UnbanReason = 'expired' | 'manual' | 'start' | 'reload';
 

@@ -334,7 +334,7 @@ describe('matched lines kept with a ban', () => {
       fail('vpopmail', '203.0.113.7', 'mx1', undefined, `vchkpw-pop3: password fail (pass: 'hunter${i}') bob@example.com:203.0.113.7`);
     }
     const [ban] = state.loadBans();
-    expect(ban!.matches).toEqual([1, 2, 3].map(() => "vchkpw-pop3: password fail (pass: ***) bob@example.com:203.0.113.7"));
+    expect(ban!.matches).toEqual([1, 2, 3].map(() => "vchkpw-pop3: password fail (pass: '***') bob@example.com:203.0.113.7"));
     expect(JSON.stringify(state.loadBans())).not.toContain('hunter');
   });
 });
