@@ -2,13 +2,23 @@ import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ListenAddress } from '../config/service-config.js';
 
+export interface MessageCounts {
+  /** Listener (`udp 0.0.0.0:514`, `journal`) or sender address. */
+  name: string;
+  received: number;
+  parsed: number;
+  dropped: Record<string, number>;
+}
+
 /**
  * Where the metrics read their values at scrape time. The hot paths keep
  * plain counters of their own; nothing is done per message for Prometheus.
  */
 export interface MetricsProvider {
-  /** Per source and sender: received, parsed, and dropped by reason. */
-  messages(): { source: string; sender: string; received: number; parsed: number; dropped: Record<string, number> }[];
+  /** Per listener (and the journal): received, parsed, and dropped by reason. */
+  sources(): MessageCounts[];
+  /** The same per sending address (at most 10,000 of them; the rest under `other`). */
+  senders(): MessageCounts[];
   failures(): { jail: string; filter: string; count: number }[];
   activeBans(): { jail: string; count: number }[];
   hostOps(): { host: string; op: string; outcome: string; count: number }[];
@@ -49,13 +59,19 @@ export class Metrics {
   constructor(provider: MetricsProvider) {
     const reg = this.registry;
     collectDefaultMetrics({ register: reg, prefix: 'fleetban_process_' });
-    fromProvider(reg, 'fleetban_messages_received_total', 'Syslog messages and journal entries received, by source and sender.', ['source', 'sender'],
-      () => provider.messages().map((m) => ({ labels: { source: m.source, sender: m.sender }, value: m.received })), 'counter');
-    fromProvider(reg, 'fleetban_messages_parsed_total', 'Messages parsed into events, by source and sender.', ['source', 'sender'],
-      () => provider.messages().map((m) => ({ labels: { source: m.source, sender: m.sender }, value: m.parsed })), 'counter');
-    fromProvider(reg, 'fleetban_messages_dropped_total', 'Messages dropped, by source, sender and reason (not_allowed, too_long, framing, parse, overload).', ['source', 'sender', 'reason'],
-      () => provider.messages().flatMap((m) =>
-        Object.entries(m.dropped).map(([reason, value]) => ({ labels: { source: m.source, sender: m.sender, reason }, value }))), 'counter');
+    // Per source and per sender as separate families: summing either gives the total once.
+    for (const [family, label, read] of [
+      ['fleetban_messages', 'source', () => provider.sources()],
+      ['fleetban_sender_messages', 'sender', () => provider.senders()],
+    ] as const) {
+      fromProvider(reg, `${family}_received_total`, `Syslog messages and journal entries received, by ${label}.`, [label],
+        () => read().map((m) => ({ labels: { [label]: m.name } as Record<typeof label, string>, value: m.received })), 'counter');
+      fromProvider(reg, `${family}_parsed_total`, `Messages parsed and handed to the filters, by ${label}.`, [label],
+        () => read().map((m) => ({ labels: { [label]: m.name } as Record<typeof label, string>, value: m.parsed })), 'counter');
+      fromProvider(reg, `${family}_dropped_total`, `Messages dropped, by ${label} and reason (not-allowed, too-long, framing, parse, overload).`, [label, 'reason'],
+        () => read().flatMap((m) =>
+          Object.entries(m.dropped).map(([reason, value]) => ({ labels: { [label]: m.name, reason } as Record<typeof label | 'reason', string>, value }))), 'counter');
+    }
     fromProvider(reg, 'fleetban_failures_total', 'Failures matched, by jail and filter.', ['jail', 'filter'],
       () => provider.failures().map((f) => ({ labels: { jail: f.jail, filter: f.filter }, value: f.count })), 'counter');
     fromProvider(reg, 'fleetban_bans_active', 'Bans in force, by jail.', ['jail'],

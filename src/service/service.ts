@@ -8,8 +8,9 @@ import { LedgerStore } from '../fleet/ledger.js';
 import { hostsInScope } from '../fleet/scope.js';
 import type { FilterMatch } from '../filters/filter.js';
 import { BANS_SOURCE } from '../jails/jail-config.js';
-import { JailManager, type BanListener } from '../jails/jail-manager.js';
-import type { BanDecision, Scope } from '../model/ban-decision.js';
+import { JailManager } from '../jails/jail-manager.js';
+import type { ActionSpec } from '../config/action-reader.js';
+import type { BanDecision } from '../model/ban-decision.js';
 import { canonicalIp } from '../net/address.js';
 import { CidrSet } from '../net/cidr-set.js';
 import { JournalFollower, combineJournalMatches } from '../sources/journal/journal-follower.js';
@@ -19,7 +20,7 @@ import { StateStore } from '../state/state-store.js';
 import { BanDelay } from './ban-delay.js';
 import { loadConfiguration, type Configuration, type ResolvedJail } from './configuration.js';
 import { createLogger } from './logger.js';
-import { Metrics } from './metrics.js';
+import { Metrics, type MessageCounts } from './metrics.js';
 import { Pipeline, type PipelineJail } from './pipeline.js';
 
 export interface ServiceOptions {
@@ -42,141 +43,143 @@ export const STATE_FILE = 'fleetban.sqlite3';
  * somewhere to count it. Stop runs the other way round.
  */
 export class Service {
+  readonly state: StateStore;
+  readonly jails: JailManager;
+  readonly fleet: FleetDispatcher;
+  readonly pipeline: Pipeline<FilterMatch>;
+  readonly listeners: SyslogListeners;
+  readonly journal: JournalFollower;
+  readonly control: ControlServer;
+  readonly metrics: Metrics;
+  private readonly delay: BanDelay;
+  /** The running configuration and what is derived from it; reload swaps all three. */
+  private config: Configuration;
+  private actions: Map<string, ActionSpec[]>;
+  private policy: FleetSenderPolicy;
+  private readonly opCounts = new Map<string, number>();
   private reloading: Promise<unknown> | undefined;
 
+  /** Build every stage; nothing listens or connects until start(). */
   private constructor(
-    private config: Configuration,
+    config: Configuration,
     readonly logger: Logger,
-    readonly state: StateStore,
-    readonly jails: JailManager,
-    readonly fleet: FleetDispatcher,
-    readonly pipeline: Pipeline<FilterMatch>,
-    readonly listeners: SyslogListeners,
-    readonly journal: JournalFollower,
-    readonly control: ControlServer,
-    readonly metrics: Metrics,
-  ) {}
-
-  static async start(o: ServiceOptions): Promise<Service> {
-    const config = loadConfiguration(o.confDir);
-    const logger = o.logger ?? createLogger(config.service.logLevel);
-    const log = logger.child({ component: 'service' });
-
-    const state = StateStore.open(join(config.service.stateDir, STATE_FILE), { logger });
-    const ledger = new LedgerStore(state.db);
-    const actionsOf = actionIndex(config.jails);
-
-    // The fleet and the jails need each other: the jails announce bans to the
-    // fleet, the fleet asks the jails what should be in place. The listener
-    // below forwards to `fleet` once it exists.
-    let fleet: FleetDispatcher | undefined;
-    let delay: BanDelay | undefined;
-    let hosts = config.hosts;
-    const listener: BanListener = {
-      onBan(d: BanDecision) {
-        delay?.started(d.jail, d.ip, hostsInScope(hosts, d.scope, d.origins).map((h) => h.name), Date.now());
-        fleet!.onBan(d);
-      },
-      onUnban(jail: string, ip: string, scope: Scope, origins: string[], reason) {
-        fleet!.onUnban(jail, ip, scope, origins, reason);
-      },
-    };
-    const jails = new JailManager({
-      state,
+  ) {
+    this.config = config;
+    this.actions = actionIndex(config.jails);
+    this.policy = senderPolicy(config);
+    this.state = StateStore.open(join(config.service.stateDir, STATE_FILE), { logger });
+    // The jails announce bans to the fleet; the fleet asks the jails what should be in place.
+    this.jails = new JailManager({
+      state: this.state,
       jails: config.jails.map((j) => j.config),
-      listener,
+      listener: {
+        onBan: (d) => this.onBan(d),
+        onUnban: (jail, ip, scope, origins, reason) => this.fleet.onUnban(jail, ip, scope, origins, reason),
+      },
       neverBan: neverBanList(config),
       dbPurgeAge: config.service.dbPurgeAge,
       logger,
     });
-    fleet = new FleetDispatcher({
+    this.fleet = new FleetDispatcher({
       hosts: config.hosts,
-      actions: (jail) => actionsOf.current.get(jail) ?? [],
-      ledger,
+      actions: (jail) => this.actions.get(jail) ?? [],
+      ledger: new LedgerStore(this.state.db),
       logger,
       reconcileIntervalMs: config.service.reconcileInterval * 1000,
-      activeBans: () => jails.activeBans(),
+      activeBans: () => this.jails.activeBans(),
     });
-
-    const pipeline = new Pipeline<FilterMatch>(
-      pipelineJails(config.jails),
-      (jail, match, ev) => jails.onMatch(jail, match, ev),
-      logger,
+    this.pipeline = new Pipeline<FilterMatch>(pipelineJails(config.jails), (jail, match, ev) => this.jails.onMatch(jail, match, ev), logger);
+    this.listeners = new SyslogListeners(config.service.listen, this.pipeline, this.policy, logger);
+    const journal = config.service.journal;
+    this.journal = new JournalFollower(
+      // No jail reads the journal: leave the follower off rather than read every entry for nobody.
+      journalReaders(config).length > 0 ? journal : { ...journal, enabled: 'no' },
+      this.pipeline,
+      {
+        matches: journalMatches(config),
+        // A cursor only means something in the journal it came from.
+        cursors: this.state.cursorStore(`journal:${journal.directory ?? journal.file ?? 'local'}`),
+        originOf: (hostname) => this.policy.originOf('', hostname),
+        logger,
+        // A cursor is saved only once the entries before it are counted.
+        settled: () => this.pipeline.flush(),
+      },
     );
-    const policy = senderPolicy(config);
-    const listeners = new SyslogListeners(config.service.listen, pipeline, policy, logger);
-    // No jail reads the journal: leave the follower off rather than read every entry for nobody.
-    const journalCfg = journalReaders(config).length > 0 ? config.service.journal : { ...config.service.journal, enabled: 'no' as const };
-    const journal = new JournalFollower(journalCfg, pipeline, {
-      matches: journalMatches(config),
-      // A cursor only means something in the journal it came from.
-      cursors: state.cursorStore(`journal:${config.service.journal.directory ?? config.service.journal.file ?? 'local'}`),
-      originOf: (hostname) => policy.originOf('', hostname),
-      logger,
-      // A cursor is saved only once the entries before it are counted.
-      settled: () => pipeline.flush(),
-    });
-    const control = new ControlServer({ path: config.service.socket, logger });
-
-    let service: Service | undefined;
-    const metrics = new Metrics({
-      messages: () => service?.messageCounters() ?? [],
+    this.control = new ControlServer({ path: config.service.socket, logger });
+    this.metrics = new Metrics({
+      sources: () => this.sourceCounters(),
+      senders: () => Object.entries(this.listeners.stats().senders).map(([name, c]) => ({ name, ...c })),
       failures: () =>
-        [...pipeline.stats.failures].map(([k, count]) => {
+        [...this.pipeline.stats.failures].map(([k, count]) => {
           const [jail, filter] = k.split('\u0000') as [string, string];
           return { jail, filter, count };
         }),
-      activeBans: () => countBy(jails.activeBans(), (b) => b.jail).map(([jail, count]) => ({ jail, count })),
-      hostOps: () => service?.hostOpCounters() ?? [],
-      hosts: () => fleet!.hosts().map((h) => ({ host: h.name, connected: h.connected, pending: h.pending })),
-      journalRestarts: () => journal.state().restarts,
+      activeBans: () => countBy(this.jails.activeBans(), (b) => b.jail).map(([jail, count]) => ({ jail, count })),
+      hostOps: () =>
+        [...this.opCounts].map(([k, count]) => {
+          const [host, op, outcome] = k.split('\u0000') as [string, string, string];
+          return { host, op, outcome, count };
+        }),
+      hosts: () => this.fleet.hosts().map((h) => ({ host: h.name, connected: h.connected, pending: h.pending })),
+      journalRestarts: () => this.journal.state().restarts,
     });
-    delay = new BanDelay(metrics.banDelay);
+    this.delay = new BanDelay(this.metrics.banDelay);
+    this.fleet.on('settled', (e: SettledEvent) => this.onSettled(e));
+  }
 
-    service = new Service(config, logger, state, jails, fleet, pipeline, listeners, journal, control, metrics);
-    service.actionIndex = actionsOf;
-    service.hostsRef = (h) => {
-      hosts = h;
-    };
-    fleet.on('settled', (e: SettledEvent) => service!.onSettled(e, delay!));
-
+  static async start(o: ServiceOptions): Promise<Service> {
+    const config = loadConfiguration(o.confDir);
+    const service = new Service(config, o.logger ?? createLogger(config.service.logLevel));
     try {
-      jails.start();
-      await jails.resolveIgnoreNames();
-      fleet.start();
-      await control.listen();
-      registerJailHandlers(control, {
-        jails,
-        state,
-        reload: () => service!.reload(),
-        statusSections: () => service!.statusSections(),
-      });
-      control.handle('hosts', () => fleet!.hosts());
-      await listeners.start();
-      await journal.start();
-      if (config.service.metrics.listen) await metrics.listen(config.service.metrics.listen);
+      await service.open();
     } catch (err) {
       await service.stop().catch(() => undefined);
       throw err;
     }
-    log.info(
-      {
-        udp: config.service.listen.udp.map(addr),
-        tcp: config.service.listen.tcp.map(addr),
-        tls: config.service.listen.tls.map(addr),
-        jails: config.jails.map((j) => j.config.name),
-        hosts: config.hosts.map((h) => h.name),
-        socket: config.service.socket,
-      },
-      'fleetban running',
-    );
     return service;
   }
 
-  // ---- reload ----------------------------------------------------------
+  private async open(): Promise<void> {
+    const { service } = this.config;
+    this.jails.start();
+    await this.jails.resolveIgnoreNames();
+    this.fleet.start();
+    await this.control.listen();
+    registerJailHandlers(this.control, {
+      jails: this.jails,
+      state: this.state,
+      reload: () => this.reload(),
+      statusSections: () => this.statusSections(),
+    });
+    this.control.handle('hosts', () => this.fleet.hosts());
+    await this.listeners.start();
+    await this.journal.start();
+    if (service.metrics.listen) await this.metrics.listen(service.metrics.listen);
+    this.logger.child({ component: 'service' }).info(
+      {
+        udp: service.listen.udp.map(addr),
+        tcp: service.listen.tcp.map(addr),
+        tls: service.listen.tls.map(addr),
+        jails: this.config.jails.map((j) => j.config.name),
+        hosts: this.config.hosts.map((h) => h.name),
+        socket: service.socket,
+      },
+      'fleetban running',
+    );
+  }
 
-  private actionIndex: { current: Map<string, ResolvedJail['actions']> } = { current: new Map() };
-  private hostsRef: (h: Configuration['hosts']) => void = () => undefined;
+  private onBan(d: BanDecision): void {
+    this.delay.started(d.jail, d.ip, hostsInScope(this.config.hosts, d.scope, d.origins).map((h) => h.name), Date.now());
+    this.fleet.onBan(d);
+  }
+
+  private onSettled(e: SettledEvent): void {
+    const key = `${e.host}\u0000${e.want}\u0000${e.ok ? 'applied' : 'failed'}`;
+    this.opCounts.set(key, (this.opCounts.get(key) ?? 0) + 1);
+    if (e.ok && e.want === 'ban') this.delay.acknowledged(e.jail, e.ip, e.host, Date.now());
+  }
+
+  // ---- reload ----------------------------------------------------------
 
   /**
    * Re-read the configuration. Everything is read and compiled first; a
@@ -196,13 +199,14 @@ export class Service {
 
   private async doReload(): Promise<{ jails: string[]; hosts: string[] }> {
     const next = loadConfiguration(this.config.confDir);
-    await this.listeners.update(next.service.listen, senderPolicy(next));
+    const policy = senderPolicy(next);
+    await this.listeners.update(next.service.listen, policy);
+    this.policy = policy;
     await this.journal.updateMatches(journalMatches(next));
-    this.actionIndex.current = actionIndex(next.jails).current;
+    this.actions = actionIndex(next.jails);
     this.jails.reload(next.jails.map((j) => j.config), neverBanList(next));
     await this.jails.resolveIgnoreNames();
     this.pipeline.setJails(pipelineJails(next.jails));
-    this.hostsRef(next.hosts);
     this.fleet.reload(next.hosts);
     this.config = next;
     const out = { jails: next.jails.map((j) => j.config.name), hosts: next.hosts.map((h) => h.name) };
@@ -230,30 +234,11 @@ export class Service {
 
   // ---- status and counters ---------------------------------------------
 
-  private readonly opCounts = new Map<string, number>();
-
-  private onSettled(e: SettledEvent, delay: BanDelay): void {
-    const key = `${e.host}\u0000${e.want}\u0000${e.ok ? 'applied' : 'failed'}`;
-    this.opCounts.set(key, (this.opCounts.get(key) ?? 0) + 1);
-    if (e.ok && e.want === 'ban') delay.acknowledged(e.jail, e.ip, e.host, Date.now());
-  }
-
-  hostOpCounters(): { host: string; op: string; outcome: string; count: number }[] {
-    return [...this.opCounts].map(([k, count]) => {
-      const [host, op, outcome] = k.split('\u0000') as [string, string, string];
-      return { host, op, outcome, count };
-    });
-  }
-
-  messageCounters() {
-    const stats = this.listeners.stats();
-    return Object.entries(stats.sources).map(([source, c]) => ({
-      source,
-      sender: '',
-      received: c.received,
-      parsed: c.parsed,
-      dropped: { ...c.dropped },
-    }));
+  private sourceCounters(): MessageCounts[] {
+    const out: MessageCounts[] = Object.entries(this.listeners.stats().sources).map(([name, c]) => ({ name, ...c }));
+    const j = this.journal.state();
+    if (j.enabled) out.push({ name: 'journal', received: j.entries + j.skipped, parsed: j.entries, dropped: { parse: j.skipped } });
+    return out;
   }
 
   statusSections(): Record<string, unknown> {
@@ -272,8 +257,8 @@ function addr(a: { host: string; port: number }): string {
   return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
 
-function actionIndex(jails: ResolvedJail[]): { current: Map<string, ResolvedJail['actions']> } {
-  return { current: new Map(jails.map((j) => [j.config.name, j.actions])) };
+function actionIndex(jails: ResolvedJail[]): Map<string, ActionSpec[]> {
+  return new Map(jails.map((j) => [j.config.name, j.actions]));
 }
 
 function pipelineJails(jails: ResolvedJail[]): PipelineJail<FilterMatch>[] {

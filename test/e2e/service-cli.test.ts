@@ -91,6 +91,8 @@ describe.skipIf(!hasCommand('logger'))('fleetban run, driven with logger and the
       'fleetban_messages_received_total',
       'fleetban_messages_parsed_total',
       'fleetban_messages_dropped_total',
+      'fleetban_sender_messages_received_total',
+      'fleetban_sender_messages_dropped_total',
       'fleetban_failures_total',
       'fleetban_bans_active',
       'fleetban_host_operations_total',
@@ -109,6 +111,9 @@ describe.skipIf(!hasCommand('logger'))('fleetban run, driven with logger and the
     await waitUntil('failures counted', () => total() === 7);
     const after = await scrape();
     expect(value(after, failures)).toBe(n + 2);
+    const fromLoopback = 'fleetban_sender_messages_received_total{sender="127.0.0.1"}';
+    expect(value(after, fromLoopback)).toBe(value(before, fromLoopback) + 2);
+    expect(value(after, `fleetban_messages_parsed_total{source="udp 127.0.0.1:${PORT}"}`)).toBeGreaterThanOrEqual(7);
     expect(value(after, 'fleetban_bans_active{jail="vpopmail"}')).toBeGreaterThanOrEqual(1);
   });
 
