@@ -38,7 +38,7 @@ try {
   const manager = new JailManager({
     state,
     jails: jailsFrom(ConfigSet.fromString('[vpopmail]\nenabled = true\nmaxretry = 5\nfindtime = 10m\nbantime = 1h\nignoreself = false\n', 'bench')),
-    listener: { onBan: () => bans++, onUnban: () => {} },
+    listener: { onBan: () => void bans++, onUnban: () => {} },
     neverBan: new CidrSet(),
     logger: pino({ level: 'silent' }),
     timers: false,

@@ -17,15 +17,18 @@ import { scrubFields, scrubPasswords } from '../filters/password-scrub.js';
 
 export type UnbanReason = 'expired' | 'manual' | 'start' | 'reload';
 
-/** Who hears of bans: the fleet, which applies them on the mail servers. */
+/**
+ * Who hears of bans: the fleet, which applies them on the mail servers. It
+ * may answer with the hosts the ban or unban goes to, for the log line.
+ */
 export interface BanListener {
-  onBan(d: BanDecision): void;
+  onBan(d: BanDecision): string[] | void;
   /**
    * A ban ended. `reason`: its time ran out; an administrator lifted it; it
    * ended while the service was down (or its jail is gone) and is lifted at
    * start; its jail was removed by a reload.
    */
-  onUnban(jail: string, ip: string, scope: Scope, origins: string[], reason: UnbanReason): void;
+  onUnban(jail: string, ip: string, scope: Scope, origins: string[], reason: UnbanReason): string[] | void;
 }
 
 export interface JailManagerOptions {
@@ -394,15 +397,26 @@ export class JailManager {
     jail.totalBanned++;
     if (cfg.increment.enabled) jail.badCounts.set(key, (inJail?.count ?? 0) + 1);
     if (ban.until !== null) this.expiry.push(ban.until, cfg.name, key);
-    this.log.info(
-      { jail: cfg.name, ip: key, until: ban.until === null ? 'never' : new Date(ban.until).toISOString(), count: ban.count, failures, manual },
-      'Ban',
-    );
+    let hosts: string[] | void = undefined;
     try {
-      this.listener.onBan(ban);
+      hosts = this.listener.onBan(ban);
     } catch (err) {
       this.log.error({ err, jail: cfg.name, ip: key }, 'ban listener failed');
     }
+    // One line per ban, for administrators and log shippers.
+    this.log.info(
+      {
+        jail: cfg.name,
+        ip: key,
+        hosts: hosts ?? [],
+        reason: manual ? 'manual' : `${failures} failures within findtime`,
+        until: ban.until === null ? 'never' : new Date(ban.until).toISOString(),
+        count: ban.count,
+        failures,
+        manual,
+      },
+      'Ban',
+    );
     this.feedRecidive(ban);
     return ban;
   }
@@ -448,12 +462,13 @@ export class JailManager {
   }
 
   private announceUnban(jail: string, ip: string, scope: Scope, origins: string[], reason: UnbanReason): void {
-    this.log.info({ jail, ip, reason }, 'Unban');
+    let hosts: string[] | void = undefined;
     try {
-      this.listener.onUnban(jail, ip, scope, origins, reason);
+      hosts = this.listener.onUnban(jail, ip, scope, origins, reason);
     } catch (err) {
       this.log.error({ err, jail, ip }, 'unban listener failed');
     }
+    this.log.info({ jail, ip, hosts: hosts ?? [], reason }, 'Unban');
   }
 
   /**

@@ -74,7 +74,10 @@ export class Service {
       jails: config.jails.map((j) => j.config),
       listener: {
         onBan: (d) => this.onBan(d),
-        onUnban: (jail, ip, scope, origins, reason) => this.fleet.onUnban(jail, ip, scope, origins, reason),
+        onUnban: (jail, ip, scope, origins, reason) => {
+          this.fleet.onUnban(jail, ip, scope, origins, reason);
+          return hostsInScope(this.config.hosts, scope, origins).map((h) => h.name);
+        },
       },
       neverBan: neverBanList(config),
       dbPurgeAge: config.service.dbPurgeAge,
@@ -168,9 +171,12 @@ export class Service {
     );
   }
 
-  private onBan(d: BanDecision): void {
-    this.delay.started(d.jail, d.ip, hostsInScope(this.config.hosts, d.scope, d.origins).map((h) => h.name), Date.now());
+  /** Returns the hosts the ban goes to, for the jail's log line. */
+  private onBan(d: BanDecision): string[] {
+    const hosts = hostsInScope(this.config.hosts, d.scope, d.origins).map((h) => h.name);
+    this.delay.started(d.jail, d.ip, hosts, Date.now());
     this.fleet.onBan(d);
+    return hosts;
   }
 
   private onSettled(e: SettledEvent): void {

@@ -73,7 +73,13 @@ describe.skipIf(missing('fleet end-to-end', { root: true, commands: ['ip', '/usr
       // bantime = 4 s: then the route is gone from every host and the ban from the list.
       await waitUntil('the route gone everywhere', () => fleet.hosts.every((h) => !fleet.routes(h).includes('203.0.113.77')), 20_000);
       expect((JSON.parse(cli(conf, 'banned', '--json').stdout) as unknown[]).length).toBe(0);
-      expect(svc.logged('Unban')).toEqual([expect.objectContaining({ jail: 'courier-auth', ip: '203.0.113.77', reason: 'expired' })]);
+      // One structured line each, naming the jail, the address, the hosts and why.
+      expect(svc.logged('Ban')).toEqual([
+        expect.objectContaining({ jail: 'courier-auth', ip: '203.0.113.77', hosts: ['mx1', 'mx2', 'mx3'], reason: '3 failures within findtime' }),
+      ]);
+      expect(svc.logged('Unban')).toEqual([
+        expect.objectContaining({ jail: 'courier-auth', ip: '203.0.113.77', hosts: ['mx1', 'mx2', 'mx3'], reason: 'expired' }),
+      ]);
     });
   },
 );

@@ -40,8 +40,12 @@ export function recorder(): BanListener & { bans: BanDecision[]; unbans: Unban[]
   return {
     bans,
     unbans,
-    onBan: (d) => bans.push(d),
-    onUnban: (jail, ip, scope, origins, reason) => unbans.push({ jail, ip, scope, origins, reason }),
+    onBan: (d) => {
+      bans.push(d);
+    },
+    onUnban: (jail, ip, scope, origins, reason) => {
+      unbans.push({ jail, ip, scope, origins, reason });
+    },
   };
 }
 
