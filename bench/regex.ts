@@ -5,7 +5,7 @@
  *
  *   npx tsx bench/regex.ts [--lines 200000] [--runs 3] [--keep DIR]
  *
- * The log comes from ../shared/tools/gen_courier.py (RFC 3164 lines as a
+ * The log comes from test/fixtures/tools/gen_courier.py (RFC 3164 lines as a
  * central rsyslog writes them, 25% courier-auth, 5% courier-smtp and 5%
  * vpopmail failures, the rest noise, 10% of the attacks over IPv6).
  *
@@ -27,7 +27,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const GEN = join(ROOT, '..', 'shared', 'tools', 'gen_courier.py');
+const GEN = join(ROOT, 'test', 'fixtures', 'tools', 'gen_courier.py');
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 
 function arg(name: string, dflt: string): string {

@@ -14,7 +14,7 @@ import { missing } from '../helpers/requirements.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const CONF = join(ROOT, 'conf');
-const GEN = join(ROOT, '..', 'shared', 'tools', 'gen_courier.py');
+const GEN = join(ROOT, 'test', 'fixtures', 'tools', 'gen_courier.py');
 const F2B = '/etc/fail2ban/filter.d';
 
 interface Match {

@@ -10,7 +10,7 @@ import { Timezone } from '../../src/syslog/timezone.js';
 // frame decoder whole, one byte at a time, and in random chunks: the result
 // must not depend on how the kernel happened to split the stream.
 
-const CAPTURES = join(import.meta.dirname, '../../../shared/fixtures/syslog-captures');
+const CAPTURES = join(import.meta.dirname, '../fixtures/syslog-captures');
 /** The captures were made on 2026-11-21; RFC 3164 stamps get their year from "now". Their hosts ran in UTC. */
 const OPTS = { now: Date.parse('2026-11-21T20:00:00Z'), zone: Timezone.utc };
 
