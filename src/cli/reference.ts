@@ -82,6 +82,36 @@ function keysTable(title: string, rows: { section: string; key: string; value: s
   return out.join('\n');
 }
 
+/**
+ * fleet.conf documents its keys in one comment block (`# Keys ...:`), one
+ * key per line with continuation lines indented further.
+ */
+export function fleetKeys(file: string): { section: string; key: string; value: string; doc: string }[] {
+  const out: { section: string; key: string; value: string; doc: string }[] = [];
+  let inKeys = false;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (/^# Keys\b/.test(line)) {
+      inKeys = true;
+      continue;
+    }
+    if (!inKeys) continue;
+    const key = /^#   (\w+)\s+(.*)$/.exec(line);
+    const more = /^#\s{6,}(.*)$/.exec(line);
+    if (key) out.push({ section: 'HOST', key: key[1]!, value: '', doc: key[2]!.trim() });
+    else if (more && out.length) out[out.length - 1]!.doc += ` ${more[1]!.trim()}`;
+    else break;
+  }
+  for (const k of out) {
+    // "(default: 22)" or "(required)" in the text is the default column.
+    const d = /\s*\((?:default: ([^()]+)|(required))\)/.exec(k.doc);
+    if (d) {
+      k.value = d[1] ?? d[2]!;
+      k.doc = (k.doc.slice(0, d.index) + k.doc.slice(d.index + d[0].length)).trim();
+    }
+  }
+  return out;
+}
+
 export function renderReference(root: string): string {
   return [
     START,
@@ -91,6 +121,8 @@ export function renderReference(root: string): string {
     keysTable('### fleetban.conf', keysOf(join(root, 'conf/fleetban.conf'))),
     '',
     keysTable('### jail.conf (fleetban\'s defaults; every fail2ban jail option is read)', keysOf(join(root, 'conf/jail.conf')).filter((k) => k.doc)),
+    '',
+    keysTable('### fleet.conf (one section per mail server; `[DEFAULT]` for common values)', fleetKeys(join(root, 'conf/fleet.conf'))),
     '',
     END,
   ].join('\n');

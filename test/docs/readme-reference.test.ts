@@ -16,3 +16,28 @@ describe('the README reference', () => {
     }
   });
 });
+
+describe('the documented fleet.conf defaults', () => {
+  it('are the ones the reader applies', async () => {
+    const { fleetKeys } = await import('../../src/cli/reference.js');
+    const { fleetFrom } = await import('../../src/config/fleet-reader.js');
+    const { ConfigSet } = await import('../../src/config/config-set.js');
+    const documented = Object.fromEntries(fleetKeys(resolve(ROOT, 'conf/fleet.conf')).map((k) => [k.key, k.value]));
+    const [h] = fleetFrom(ConfigSet.fromString('[mx1]\naddress = 198.51.100.11\n', 'fleet.conf'));
+    expect({
+      port: String(h!.port),
+      user: h!.user,
+      driver: h!.driver,
+      timeout: String(h!.timeoutMs / 1000),
+      connect_timeout: String(h!.connectTimeoutMs / 1000),
+      alive_interval: String(h!.aliveIntervalS),
+    }).toEqual({
+      port: documented.port,
+      user: documented.user,
+      driver: documented.driver,
+      timeout: documented.timeout,
+      connect_timeout: documented.connect_timeout,
+      alive_interval: documented.alive_interval,
+    });
+  });
+});
