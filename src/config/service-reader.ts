@@ -18,13 +18,24 @@ export function readServiceConfig(confDir: string): ServiceConfig {
   return serviceConfigFrom(conf);
 }
 
+/**
+ * `[fleetban] statedir` and `socket` alone, resolved against the working
+ * directory. The CLI's control verbs read only these, so `fleetban status`
+ * still works when another part of fleetban.conf has a mistake.
+ */
+export function statePaths(conf: ConfigSet): { stateDir: string; socket: string } {
+  const main = new SectionReader(conf, 'fleetban');
+  const stateDir = resolve(main.string('statedir', 'var').trim() || 'var');
+  return { stateDir, socket: resolve(main.string('socket', '').trim() || `${stateDir}/fleetban.sock`) };
+}
+
 export function serviceConfigFrom(conf: ConfigSet): ServiceConfig {
   const main = new SectionReader(conf, 'fleetban');
   const listen = new SectionReader(conf, 'listen');
   const journal = new SectionReader(conf, 'journal');
   const metrics = new SectionReader(conf, 'metrics');
 
-  const stateDir = resolve(main.string('statedir', 'var'));
+  const { stateDir, socket } = statePaths(conf);
   const tz = listen.list('timezone').map((item) => {
     const eq = item.lastIndexOf('=');
     const cidr = eq > 0 ? item.slice(0, eq) : '';
@@ -44,7 +55,7 @@ export function serviceConfigFrom(conf: ConfigSet): ServiceConfig {
 
   const cfg: ServiceConfig = {
     stateDir,
-    socket: resolve(main.string('socket', `${stateDir}/fleetban.sock`)),
+    socket,
     logLevel: main.choice('loglevel', 'info', LOG_LEVELS),
     reconcileInterval: main.duration('reconcile_interval', 60),
     dbPurgeAge: main.duration('dbpurgeage', 86400),
