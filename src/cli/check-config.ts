@@ -2,6 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../config/config-error.js';
 import { ConfigSet } from '../config/config-set.js';
+import { formatListenAddress } from '../config/values.js';
 import { formatTimeValue } from '../config/time-value.js';
 import { formatScope } from '../jails/jail-config.js';
 import { loadConfiguration, type Configuration } from '../service/configuration.js';
@@ -56,7 +57,7 @@ function listConf(dir: string): string[] {
 
 function describe(c: Configuration): string {
   const s = c.service;
-  const addr = (a: { host: string; port: number }) => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
+  const addr = formatListenAddress;
   const out: string[] = [];
   out.push('service:');
   out.push(`  state:    ${s.stateDir}`);

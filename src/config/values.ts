@@ -26,6 +26,11 @@ export function parseListenAddress(text: string): ListenAddress | null {
   return { host, port };
 }
 
+/** Print a listen address as fleetban.conf writes it: `host:port`, `[v6]:port`. */
+export function formatListenAddress(a: ListenAddress): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
 /** Split a list written with commas, spaces or one item per line. */
 export function splitList(value: string): string[] {
   return value.split(/[\s,]+/).filter(Boolean);

@@ -10,6 +10,7 @@ import type { FilterMatch } from '../filters/filter.js';
 import { BANS_SOURCE } from '../jails/jail-config.js';
 import { JailManager } from '../jails/jail-manager.js';
 import type { ActionSpec } from '../config/action-reader.js';
+import { formatListenAddress } from '../config/values.js';
 import type { BanDecision } from '../model/ban-decision.js';
 import { canonicalIp } from '../net/address.js';
 import { CidrSet } from '../net/cidr-set.js';
@@ -160,9 +161,9 @@ export class Service {
     if (service.metrics.listen) await this.metrics.listen(service.metrics.listen);
     this.logger.child({ component: 'service' }).info(
       {
-        udp: service.listen.udp.map(addr),
-        tcp: service.listen.tcp.map(addr),
-        tls: service.listen.tls.map(addr),
+        udp: service.listen.udp.map(formatListenAddress),
+        tcp: service.listen.tcp.map(formatListenAddress),
+        tls: service.listen.tls.map(formatListenAddress),
         jails: this.config.jails.map((j) => j.config.name),
         hosts: this.config.hosts.map((h) => h.name),
         socket: service.socket,
@@ -257,10 +258,6 @@ export class Service {
       hosts: this.fleet.hosts(),
     };
   }
-}
-
-function addr(a: { host: string; port: number }): string {
-  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
 
 function actionIndex(jails: ResolvedJail[]): Map<string, ActionSpec[]> {

@@ -1,9 +1,9 @@
 import type { ListenAddress } from '../config/service-config.js';
+import { formatListenAddress } from '../config/values.js';
 
 /** `tcp 127.0.0.1:514`, `udp [::]:514`: how listeners are named in logs, errors and counters. */
 export function listenerName(transport: string, a: ListenAddress): string {
-  const host = a.host.includes(':') && !a.host.startsWith('[') ? `[${a.host}]` : a.host;
-  return `${transport} ${host}:${a.port}`;
+  return `${transport} ${formatListenAddress(a)}`;
 }
 
 const WHY: Record<string, string> = {
