@@ -2,7 +2,8 @@ import { createSocket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NetnsFleet } from '../helpers/netns-fleet.js';
 import { missing } from '../helpers/requirements.js';
-import { cli, removeConfDir, ServiceProcess, testConfDir, waitUntil } from '../helpers/service-process.js';
+import { cli, removeConfDir, ServiceProcess, testConfDir } from '../helpers/service-process.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** `Nov 21 10:00:00` for now, in this host's time zone, as a mail server's syslog writes it. */
 function rfc3164Now(): string {
@@ -38,7 +39,7 @@ describe.skipIf(missing('fleet end-to-end', { root: true, commands: ['ip', '/usr
         },
       });
       svc = await ServiceProcess.start(conf);
-      await waitUntil('every host connected', () => {
+      await waitFor('every host connected', () => {
         const r = cli(conf, 'hosts', '--json');
         return r.code === 0 && (JSON.parse(r.stdout) as { connected: boolean }[]).filter((h) => h.connected).length === 3;
       });
@@ -61,17 +62,17 @@ describe.skipIf(missing('fleet end-to-end', { root: true, commands: ['ip', '/usr
       await send('mx2', 40003);
       sock.close();
 
-      await waitUntil('the route on every host', () => fleet.hosts.every((h) => fleet.routes(h).includes('203.0.113.77')), 15_000);
+      await waitFor('the route on every host', () => fleet.hosts.every((h) => fleet.routes(h).includes('203.0.113.77')), 15_000);
       const list = JSON.parse(cli(conf, 'banned', '--json').stdout) as { jail: string; ip: string; hosts: Record<string, string> }[];
       const ban = list.find((b) => b.ip === '203.0.113.77')!;
       expect(ban.jail).toBe('courier-auth');
-      await waitUntil('every host acknowledged', () => {
+      await waitFor('every host acknowledged', () => {
         const b = (JSON.parse(cli(conf, 'banned', '--json').stdout) as typeof list).find((x) => x.ip === '203.0.113.77');
         return !!b && Object.values(b.hosts).length === 3 && Object.values(b.hosts).every((s) => s === 'applied');
       });
 
       // bantime = 4 s: then the route is gone from every host and the ban from the list.
-      await waitUntil('the route gone everywhere', () => fleet.hosts.every((h) => !fleet.routes(h).includes('203.0.113.77')), 20_000);
+      await waitFor('the route gone everywhere', () => fleet.hosts.every((h) => !fleet.routes(h).includes('203.0.113.77')), 20_000);
       expect((JSON.parse(cli(conf, 'banned', '--json').stdout) as unknown[]).length).toBe(0);
       // One structured line each, naming the jail, the address, the hosts and why.
       expect(svc.logged('Ban')).toEqual([

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOURNAL_REMOTE, JournalWriter, nowMicros } from '../helpers/journal-writer.js';
 import { missing } from '../helpers/requirements.js';
-import { cli, removeConfDir, ServiceProcess, testConfDir, waitUntil } from '../helpers/service-process.js';
+import { cli, removeConfDir, ServiceProcess, testConfDir } from '../helpers/service-process.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * A central host that follows the folder systemd-journal-remote writes: the
@@ -36,7 +37,7 @@ describe.skipIf(missing('journal end-to-end', { commands: ['journalctl', JOURNAL
         MESSAGE: `vchkpw-imap: password fail (pass: 'pw${i}') admin@example.com:198.51.100.23`,
       });
     }
-    await waitUntil('the ban', () => cli(conf, 'banned', '--json').stdout.includes('198.51.100.23'));
+    await waitFor('the ban', () => cli(conf, 'banned', '--json').stdout.includes('198.51.100.23'));
     const status = JSON.parse(cli(conf, 'status', '--json').stdout) as { journal: { running: boolean; entries: number } };
     expect(status.journal.running).toBe(true);
     // journalmatch of the shipped jails kept the cron entry away from the filters.

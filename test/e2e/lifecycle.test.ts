@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, cli, removeConfDir, ServiceProcess, testConfDir, waitUntil } from '../helpers/service-process.js';
+import { CLI, cli, removeConfDir, ServiceProcess, testConfDir } from '../helpers/service-process.js';
+import { waitFor } from '../helpers/wait.js';
 
 // Ports of this suite: 15610-15619.
 const run = promisify(execFile);
@@ -68,7 +69,7 @@ describe('reload and stop without losing anything', () => {
     })();
     await Promise.all([sendAll(15611, frames()), reloads]);
     const vpopmail = () => status(conf!).jails.find((j) => j.jail === 'vpopmail')!;
-    await waitUntil('every failure counted', () => vpopmail().totalFailed >= total, 60_000);
+    await waitFor('every failure counted', () => vpopmail().totalFailed >= total, 60_000);
     const s = status(conf);
     expect(s.listeners['tcp 127.0.0.1:15611']).toMatchObject({ received: total, parsed: total });
     expect(vpopmail().totalFailed).toBe(total);
@@ -90,7 +91,7 @@ describe('reload and stop without losing anything', () => {
       for (let round = 0; round < 2; round++) for (let i = 0; i < attackers; i++) yield frame(vchkpwLine(attacker(i)));
     };
     await sendAll(15612, frames());
-    await waitUntil('all frames received', () => status(conf!).listeners['tcp 127.0.0.1:15612']?.received === 2 * attackers);
+    await waitFor('all frames received', () => status(conf!).listeners['tcp 127.0.0.1:15612']?.received === 2 * attackers);
     // Stop while the bans are still being decided and recorded.
     expect(await svc.stop('SIGTERM')).toBe(0);
 

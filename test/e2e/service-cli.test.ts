@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, removeConfDir, ServiceProcess, testConfDir, waitUntil } from '../helpers/service-process.js';
+import { cli, removeConfDir, ServiceProcess, testConfDir } from '../helpers/service-process.js';
+import { waitFor } from '../helpers/wait.js';
 import { hasCommand } from '../helpers/requirements.js';
 
 // Ports of this suite: 15600-15609.
@@ -47,7 +48,7 @@ describe.skipIf(!hasCommand('logger'))('fleetban run, driven with logger and the
 
   it('bans an address after maxretry failures and shows it in banned and status', async () => {
     for (let i = 0; i < 5; i++) vchkpwFailure('203.0.113.50', `user${i}@example.com`, `secret-${i}`);
-    await waitUntil('the ban', () => banned(conf).some((b) => b.ip === '203.0.113.50'));
+    await waitFor('the ban', () => banned(conf).some((b) => b.ip === '203.0.113.50'));
     const ban = banned(conf).find((b) => b.ip === '203.0.113.50')!;
     expect(ban.jail).toBe('vpopmail');
     expect(ban.count).toBe(1);
@@ -56,9 +57,9 @@ describe.skipIf(!hasCommand('logger'))('fleetban run, driven with logger and the
     const status = JSON.parse(cli(conf, 'status', 'vpopmail', '--json').stdout) as { totalFailed: number; bannedIps: string[] };
     expect(status.totalFailed).toBe(5);
     expect(status.bannedIps).toContain('203.0.113.50');
-    await waitUntil('the Ban log line', () => svc.logged('Ban').some((l) => l.ip === '203.0.113.50' && l.jail === 'vpopmail'));
+    await waitFor('the Ban log line', () => svc.logged('Ban').some((l) => l.ip === '203.0.113.50' && l.jail === 'vpopmail'));
     // The shipped fleet is empty: the commands a real fleet would get are logged instead.
-    await waitUntil('the command it would push', () =>
+    await waitFor('the command it would push', () =>
       svc.logged('dry-run: would ban').some((l) => l.ip === '203.0.113.50' && l.command === 'ip route replace unreachable 203.0.113.50'),
     );
     // vchkpw logged the passwords; fleetban never writes them out.
@@ -108,7 +109,7 @@ describe.skipIf(!hasCommand('logger'))('fleetban run, driven with logger and the
     vchkpwFailure('198.51.100.60');
     vchkpwFailure('198.51.100.61');
     const total = () => (JSON.parse(cli(conf, 'status', 'vpopmail', '--json').stdout) as { totalFailed: number }).totalFailed;
-    await waitUntil('failures counted', () => total() === 7);
+    await waitFor('failures counted', () => total() === 7);
     const after = await scrape();
     expect(value(after, failures)).toBe(n + 2);
     const fromLoopback = 'fleetban_sender_messages_received_total{sender="127.0.0.1"}';
@@ -131,7 +132,7 @@ describe.skipIf(!hasCommand('logger'))('fleetban run, driven with logger and the
 
   it('comes back after kill -9 with its bans and counted failures', async () => {
     vchkpwFailure('198.51.100.99');
-    await waitUntil('the failure', () => (JSON.parse(cli(conf, 'status', 'vpopmail', '--json').stdout) as { currentlyFailed: number }).currentlyFailed >= 3);
+    await waitFor('the failure', () => (JSON.parse(cli(conf, 'status', 'vpopmail', '--json').stdout) as { currentlyFailed: number }).currentlyFailed >= 3);
     await new Promise((r) => setTimeout(r, 1500)); // failures are written behind, once a second
     await svc.stop('SIGKILL');
     expect(cli(conf, 'status').code).toBe(1);
@@ -139,7 +140,7 @@ describe.skipIf(!hasCommand('logger'))('fleetban run, driven with logger and the
     expect(banned(conf).some((b) => b.ip === '203.0.113.50')).toBe(true);
     // One more failure of 198.51.100.99 reaches maxretry = 2 only if the first one was kept.
     vchkpwFailure('198.51.100.99');
-    await waitUntil('the ban of a remembered address', () => banned(conf).some((b) => b.ip === '198.51.100.99'));
+    await waitFor('the ban of a remembered address', () => banned(conf).some((b) => b.ip === '198.51.100.99'));
   });
 });
 

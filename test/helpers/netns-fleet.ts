@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FleetDriver, FleetHost } from '../../src/config/fleet-reader.js';
 import { TEST_USER, ensureTestUser, sshKeygen } from './ssh-keys.js';
+import { sleep } from './wait.js';
+
+export { sleep, waitFor } from './wait.js';
 
 /**
  * Mail servers for tests: each a network namespace with a veth /30 out of
@@ -297,10 +300,6 @@ function sh(...argv: string[]): void {
   execFileSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 /** True when an SSH server answers with its banner at address:22. */
 function sshBanner(address: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -315,22 +314,3 @@ function sshBanner(address: string): Promise<boolean> {
   });
 }
 
-/**
- * Poll until `check` returns true, or fail after `ms`. `check` may return a
- * string instead of false: what it saw, for the failure message.
- */
-export async function waitFor(what: string, check: () => true | false | string | Promise<true | false | string>, ms = 15_000, every = 25): Promise<void> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v === true) return;
-      last = v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${String(last)})`);
-    await sleep(every);
-  }
-}

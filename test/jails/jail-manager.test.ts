@@ -4,6 +4,7 @@ import { JailError } from '../../src/jails/jail-error.js';
 import { CidrSet } from '../../src/net/cidr-set.js';
 import type { JailStatus } from '../../src/jails/jail-status.js';
 import { jails, setup } from './helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 const VPOPMAIL = `
 [DEFAULT]
@@ -177,7 +178,7 @@ describe('never banned: ignoreip, loopback, the fleet itself', () => {
     const { fail, listener, manager } = setup(VPOPMAIL + 'ignorecommand = test <ip> = 203.0.113.1\n');
     for (let i = 0; i < 3; i++) fail('vpopmail', '203.0.113.1');
     for (let i = 0; i < 3; i++) fail('vpopmail', '203.0.113.2');
-    await waitFor(() => listener.bans.length === 1 && (manager.status('vpopmail') as JailStatus).ignored === 1);
+    await waitFor('the ignorecommand to answer', () => listener.bans.length === 1 && (manager.status('vpopmail') as JailStatus).ignored === 1);
     expect(listener.bans[0]!.ip).toBe('203.0.113.2');
   });
 });
@@ -468,11 +469,3 @@ describe('status', () => {
     expect(() => manager.status('nosuch')).toThrow(JailError);
   });
 });
-
-async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

@@ -19,6 +19,7 @@ import {
 } from '../../src/sources/journal/journal-follower.js';
 import { type ExportEntry, JOURNAL_REMOTE, JournalWriter } from '../helpers/journal-writer.js';
 import { missing } from '../helpers/requirements.js';
+import { sleep } from '../helpers/wait.js';
 
 const CONF = join(import.meta.dirname, '../../conf');
 
@@ -64,7 +65,6 @@ async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Pro
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const fleet: Record<string, string> = { 'mx1.example.net': 'mx1', 'mx2.example.net': 'mx2' };
 const originOf = (h: string | undefined) => (h !== undefined && fleet[h]) || h || 'unknown';
