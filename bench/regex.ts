@@ -21,10 +21,11 @@
  * --f2b-runs says otherwise).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureBuilt } from '../test/helpers/build.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const GEN = join(ROOT, 'test', 'fixtures', 'tools', 'gen_courier.py');
@@ -40,22 +41,6 @@ const RUNS = Number(arg('runs', '3'));
 const F2B_RUNS = Number(arg('f2b-runs', String(RUNS)));
 const keep = process.argv.indexOf('--keep') !== -1 ? arg('keep', '') : '';
 
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-function ensureBuilt(): void {
-  if (existsSync(CLI) && statSync(CLI).mtimeMs >= newest(join(ROOT, 'src'))) return;
-  process.stderr.write('building dist/ ...\n');
-  // Type errors elsewhere in the tree do not stop tsc from writing the files.
-  spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'ignore' });
-  if (!existsSync(CLI)) throw new Error('build failed: no dist/src/cli/main.js');
-}
 
 interface Run {
   matched: number;

@@ -17,6 +17,7 @@ import { Pipeline } from '../src/service/pipeline.js';
 import { FleetSenderPolicy } from '../src/sources/sender-policy.js';
 import { SyslogListeners } from '../src/sources/syslog-listeners.js';
 import { startRsyslog } from '../test/helpers/rsyslog.js';
+import { defaultListenConfig } from '../src/config/service-reader.js';
 
 export interface Receiver {
   name: string;
@@ -32,19 +33,7 @@ const CONF = join(import.meta.dirname, '..', 'conf');
 const quiet = pino({ level: 'warn' });
 
 function listenConfig(over: Partial<ListenConfig>): ListenConfig {
-  return {
-    udp: [],
-    tcp: [],
-    tls: [],
-    allowedSenders: [],
-    maxFrame: 64 * 1024,
-    recvBufferSize: 4 * 1024 * 1024,
-    maxConnections: 1024,
-    maxConnectionsPerSender: 64,
-    idleTimeoutMs: 600_000,
-    senderTimezones: [],
-    ...over,
-  };
+  return { ...defaultListenConfig(), ...over };
 }
 
 class CountingSink implements EventSink {

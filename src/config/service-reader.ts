@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { parseCidr } from '../net/address.js';
 import { Timezone } from '../syslog/timezone.js';
 import { ConfigSet } from './config-set.js';
-import type { ServiceConfig } from './service-config.js';
+import type { ListenConfig, ServiceConfig } from './service-config.js';
 import { SectionReader } from './values.js';
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
@@ -27,6 +27,11 @@ export function statePaths(conf: ConfigSet): { stateDir: string; socket: string 
   const main = new SectionReader(conf, 'fleetban');
   const stateDir = resolve(main.string('statedir', 'var').trim() || 'var');
   return { stateDir, socket: resolve(main.string('socket', '').trim() || `${stateDir}/fleetban.sock`) };
+}
+
+/** `[listen]` with every key at its default and no listener: where tests and benchmarks start. */
+export function defaultListenConfig(): ListenConfig {
+  return serviceConfigFrom(ConfigSet.fromString('', '<defaults>')).listen;
 }
 
 export function serviceConfigFrom(conf: ConfigSet): ServiceConfig {

@@ -6,24 +6,13 @@ import type { EventSink } from '../../src/model/event-sink.js';
 import type { LogEvent } from '../../src/model/log-event.js';
 import { FleetSenderPolicy, type SenderPolicy } from '../../src/sources/sender-policy.js';
 import { SyslogListeners } from '../../src/sources/syslog-listeners.js';
+import { defaultListenConfig } from '../../src/config/service-reader.js';
 
 export const run = promisify(execFile);
 
 /** fleetban.conf's [listen] with every listener on an ephemeral loopback port unless told otherwise. */
 export function listenConfig(over: Partial<ListenConfig> = {}): ListenConfig {
-  return {
-    udp: [],
-    tcp: [],
-    tls: [],
-    allowedSenders: [],
-    maxFrame: 64 * 1024,
-    recvBufferSize: 4 * 1024 * 1024,
-    maxConnections: 1024,
-    maxConnectionsPerSender: 64,
-    idleTimeoutMs: 600_000,
-    senderTimezones: [],
-    ...over,
-  };
+  return { ...defaultListenConfig(), ...over };
 }
 
 /** A sink that keeps what it gets, and can say it is full. */
