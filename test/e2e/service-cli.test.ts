@@ -1,8 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, removeConfDir, ServiceProcess, testConfDir } from '../helpers/service-process.js';
+import { CLI, cli, removeConfDir, ServiceProcess, testConfDir } from '../helpers/service-process.js';
 import { waitFor } from '../helpers/wait.js';
 import { hasCommand } from '../helpers/requirements.js';
 
@@ -160,6 +161,23 @@ describe('fleetban check-config', () => {
       expect(r.stderr).toContain(`${join(conf, 'jail.local')}:3: [courier-auth] findtime:`);
     } finally {
       removeConfDir(conf);
+    }
+  });
+});
+
+describe('fleetban regex in a pipeline', () => {
+  it('exits quietly when its reader stops early (| head)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fleetban-pipe-'));
+    try {
+      // Enough hits that the report outlives the pipe's buffer.
+      const log = join(dir, 'big.log');
+      writeFileSync(log, 'login failed from 203.0.113.1\n'.repeat(100_000));
+      const r = spawnSync('sh', ['-c', `"${process.execPath}" "${CLI}" -c conf regex "${log}" 'failed from <HOST>' --json | head -c 100`], { encoding: 'utf8' });
+      expect(r.stdout).toMatch(/^\{"lines":100000,"matched":100000,/);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
