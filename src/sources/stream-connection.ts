@@ -15,6 +15,8 @@ import { toLogEvent } from './syslog-event.js';
 export class StreamConnection implements FrameSink, Pausable {
   private readonly decoder: FrameDecoder;
   private paused = false;
+  /** The sender ended the stream (FIN): the decoder has had its end(). */
+  private ended = false;
   /** Arrival time of the chunk being decoded. */
   private received = 0;
 
@@ -35,11 +37,14 @@ export class StreamConnection implements FrameSink, Pausable {
     });
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => {
+      this.ended = true;
       this.decoder.end();
       socket.end();
     });
     socket.on('error', (err) => ctx.logger.debug({ sender: peer.ip, transport, err: err.message }, 'syslog connection error'));
     socket.on('close', () => {
+      // Closed without an end of stream (idle timeout, reset, reload): a half frame is a framing loss, not silence.
+      if (!this.ended) this.decoder.abandon();
       ctx.gate.unpark(this);
       onClose(this);
     });

@@ -193,6 +193,20 @@ export class FrameDecoder {
     this.state = State.FrameStart;
   }
 
+  /**
+   * The connection is gone without an end of stream (idle timeout, reset,
+   * listener closed). A frame begun and not finished is lost: counted as
+   * `framing`, since the sender never completed it. Between frames, or while
+   * skipping a frame already counted, nothing is lost.
+   */
+  abandon(): void {
+    const midFrame =
+      this.state === State.Length || this.state === State.Counted || (this.state === State.Line && this.partsLength > 0);
+    this.discardParts();
+    this.state = State.FrameStart;
+    if (midFrame) this.sink.drop('framing');
+  }
+
   private flushParts(): void {
     const whole = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.partsLength);
     this.discardParts();

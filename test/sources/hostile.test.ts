@@ -4,6 +4,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
 import { missing } from '../helpers/requirements.js';
+import { waitFor } from '../helpers/wait.js';
 import { listenConfig, logger, loopbackPolicy, startListeners, unique, type Running } from './listener-fixture.js';
 
 // Log lines are written by attackers, and so, sometimes, are the bytes on
@@ -100,6 +101,19 @@ describe.skipIf(missing('hostile input', { commands: ['logger'] }))('hostile inp
     expect(stats.senders[STRANGER]).toMatchObject({ received: 6, parsed: 0, dropped: { 'not-allowed': 6 } });
     expect(stats.connections.refused['not-allowed']).toBe(1);
     expect(running.sink.events).toEqual([]);
+    await stillServes(running);
+  });
+
+  test('half a frame left by a sender that goes silent is counted as framing when the idle timeout closes it', async () => {
+    running = await startListeners(listenConfig({ udp: [here], tcp: [here], idleTimeoutMs: 300 }));
+    const s = await connect(running.port('tcp'));
+    s.write('<13>Nov 21 19:28:35 mx1 imapd: whole line\n<13>Nov 21 19:28:36 mx1 imapd: half a li');
+    await running.sink.next('whole line');
+    await closed(s);
+    await waitFor('the server side to close', () => running!.listeners.stats().connections.open === 0);
+    const tcp = running.listeners.stats().sources['tcp 127.0.0.1:0']!;
+    expect(running.listeners.stats().connections.idleClosed).toBe(1);
+    expect(tcp).toMatchObject({ received: 2, parsed: 1, dropped: { framing: 1 } });
     await stillServes(running);
   });
 

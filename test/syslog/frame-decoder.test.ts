@@ -65,6 +65,34 @@ describe('octet counting (RFC 6587 3.4.1)', () => {
   });
 });
 
+describe('a connection gone without an end of stream (idle timeout, reset)', () => {
+  /** Like decode(), but the connection is abandoned instead of ended. */
+  function abandoned(chunks: string[]): string[] {
+    const out: string[] = [];
+    const d = new FrameDecoder(
+      { maxFrame: 64, maxLengthDigits: 10 },
+      { frame: (b, s, e) => out.push(b.toString('latin1', s, e)), drop: (r) => out.push(`!${r}`) },
+    );
+    for (const c of chunks) d.push(Buffer.from(c, 'latin1'));
+    d.abandon();
+    return out;
+  }
+
+  test('half a line is a framing loss (the sender never finished it)', () => {
+    expect(abandoned(['<13>whole\n<13>half of a li'])).toEqual(['<13>whole', '!framing']);
+  });
+
+  test('half a counted frame, or half a length, is a framing loss', () => {
+    expect(abandoned(['5 hello20 only ten b'])).toEqual(['hello', '!framing']);
+    expect(abandoned(['5 hello12'])).toEqual(['hello', '!framing']);
+  });
+
+  test('between frames nothing is lost, and a frame already counted as too long is not counted twice', () => {
+    expect(abandoned(['5 hello\n'])).toEqual(['hello']);
+    expect(abandoned([`70 ${'x'.repeat(10)}`])).toEqual(['!too-long']);
+  });
+});
+
 describe('non-transparent framing (RFC 6587 3.4.2): LF-terminated', () => {
   test('lines, split anywhere', () => {
     expect(decode(['<13>one\n<13>tw', 'o\n'])).toEqual(['<13>one', '<13>two']);
