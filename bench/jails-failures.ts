@@ -21,7 +21,7 @@ import { JailManager } from '../src/jails/jail-manager.js';
 import type { JailMatch } from '../src/jails/filter-match.js';
 import type { LogEvent } from '../src/model/log-event.js';
 import { CidrSet } from '../src/net/cidr-set.js';
-import { StateStore } from '../src/state/state-store.js';
+import { SqliteStateStore } from '../src/state/sqlite-state-store.js';
 
 const N = Number(process.argv[2] ?? 1_000_000);
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -33,7 +33,7 @@ const rss = () => {
 
 const dir = mkdtempSync(join(tmpdir(), 'fleetban-bench-'));
 try {
-  const state = StateStore.open(join(dir, 'state.sqlite'), { flushMs: 0 });
+  const state = SqliteStateStore.open(join(dir, 'state.sqlite'), { flushMs: 0 });
   let bans = 0;
   const manager = new JailManager({
     state,

@@ -15,7 +15,7 @@ import { ConfigSet } from '../src/config/config-set.js';
 import { jailsFrom } from '../src/config/jail-reader.js';
 import { JailManager } from '../src/jails/jail-manager.js';
 import { CidrSet } from '../src/net/cidr-set.js';
-import { StateStore } from '../src/state/state-store.js';
+import { SqliteStateStore } from '../src/state/sqlite-state-store.js';
 
 const N = Number(process.argv[2] ?? 100_000);
 const dir = mkdtempSync(join(tmpdir(), 'fleetban-restore-'));
@@ -24,7 +24,7 @@ const jails = jailsFrom(ConfigSet.fromString('[vpopmail]\nenabled = true\nbantim
 try {
   // A state with N bans in force (and their history), as a busy service leaves it.
   const now = Date.now();
-  const seed = StateStore.open(file, { flushMs: 0 });
+  const seed = SqliteStateStore.open(file, { flushMs: 0 });
   seed.db.transaction(() => {
     for (let i = 0; i < N; i++) {
       const ip = `10.${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}`;
@@ -36,7 +36,7 @@ try {
           until: now + 3600_000,
           count: 1,
           failures: 5,
-          scope: 'fleet',
+          scope: { kind: 'fleet' },
           origins: ['mx1', 'mx2'],
           fields: { user: 'bob@example.com' },
           matches: ['vchkpw-pop3: password fail (pass: ***) bob@example.com'],
@@ -49,7 +49,7 @@ try {
   seed.close();
 
   const t0 = process.hrtime.bigint();
-  const state = StateStore.open(file, { flushMs: 0 });
+  const state = SqliteStateStore.open(file, { flushMs: 0 });
   const manager = new JailManager({
     state,
     jails,

@@ -39,6 +39,16 @@ export interface JournalConfig {
   sinceSeconds: number;
 }
 
+/** `[state]`: where bans, history, failures, the ledger and cursors live. */
+export interface StateConfig {
+  /** `sqlite` (one file under statedir, the default) or `postgresql` (shared by the nodes of a cluster). */
+  backend: 'sqlite' | 'postgresql';
+  /** `postgresql://USER@HOST/DB` (a URL-encoded socket folder as HOST works); only for postgresql. */
+  url?: string;
+  /** This node's name in the cluster; default the host name. */
+  node: string;
+}
+
 export interface ServiceConfig {
   /** Folder of the SQLite state (bans, failures, ledger, cursors). */
   stateDir: string;
@@ -52,4 +62,5 @@ export interface ServiceConfig {
   dbPurgeAge: number;
   /** How often the fleet compares what each host should have with what it has, seconds. */
   reconcileInterval: number;
+  state: StateConfig;
 }

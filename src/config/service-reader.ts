@@ -1,12 +1,16 @@
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { parseCidr } from '../net/address.js';
 import { Timezone } from '../syslog/timezone.js';
 import { ConfigSet } from './config-set.js';
-import type { ListenConfig, ServiceConfig } from './service-config.js';
+import type { ListenConfig, ServiceConfig, StateConfig } from './service-config.js';
 import { SectionReader } from './values.js';
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
 const JOURNAL = ['auto', 'yes', 'no'] as const;
+const STATE_BACKENDS = ['sqlite', 'postgresql'] as const;
+/** Node names go into logs, metrics labels and the database: keep them plain. */
+const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 /**
  * Read fleetban.conf (and fleetban.local, fleetban.d/) from `confDir` into a
@@ -86,9 +90,31 @@ export function serviceConfigFrom(conf: ConfigSet): ServiceConfig {
       sinceSeconds: journal.duration('since', 0),
     },
     metrics: metricsListen[0] ? { listen: metricsListen[0] } : {},
+    state: stateConfigFrom(conf),
   };
   if (cfg.listen.tls.length > 0 && (!cfg.listen.tlsCert || !cfg.listen.tlsKey)) {
     throw conf.error('listen', 'tls', 'TLS listeners need tls.cert and tls.key');
   }
   return cfg;
+}
+
+/** `[state] backend`, `url`, `node`. */
+function stateConfigFrom(conf: ConfigSet): StateConfig {
+  const state = new SectionReader(conf, 'state');
+  const backend = state.choice('backend', 'sqlite', STATE_BACKENDS);
+  // Read as written: a URL's %2F (a socket folder as host) is not configparser interpolation.
+  const url = conf.getRaw('state', 'url')?.trim() || undefined;
+  if (url !== undefined && !/^postgres(ql)?:\/\//.test(url)) {
+    throw conf.error('state', 'url', 'expected postgresql://USER@HOST/DB');
+  }
+  if (backend === 'postgresql' && url === undefined) {
+    throw conf.error('state', 'backend', 'backend = postgresql needs url = postgresql://USER@HOST/DB');
+  }
+  const node = state.optionalString('node') ?? (hostname().split('.')[0] || 'fleetban');
+  if (!NODE_NAME.test(node)) {
+    throw conf.error('state', 'node', `expected a name of letters, digits, '.', '_' or '-' (up to 63), not ${JSON.stringify(node)}`);
+  }
+  const out: StateConfig = { backend, node };
+  if (url !== undefined) out.url = url;
+  return out;
 }

@@ -2,7 +2,7 @@ import type { JailManager } from '../jails/jail-manager.js';
 import { JailError } from '../jails/jail-error.js';
 import type { JailStatus } from '../jails/jail-status.js';
 import type { BanDecision } from '../model/ban-decision.js';
-import type { StateStore } from '../state/state-store.js';
+import type { SqliteStateStore } from '../state/sqlite-state-store.js';
 import type { ControlServer } from './control-server.js';
 import { ControlError, optionalStringArg, stringArg } from './protocol.js';
 import { formatScope } from '../jails/jail-config.js';
@@ -38,7 +38,7 @@ export interface BanJson {
 
 export interface JailHandlerOptions {
   jails: JailManager;
-  state: StateStore;
+  state: SqliteStateStore;
   /** Re-read jails, filters, actions and hosts (the service's reload); returns what it wants shown. */
   reload?: () => unknown;
   /** Sections the service adds to `status` (listeners, journal, hosts...). */

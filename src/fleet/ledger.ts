@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import type { Awaitable } from '../state/state-store.js';
 
 /**
  * The per-host ledger: for every (host, jail, ip) what the host should have
@@ -45,13 +46,49 @@ export interface LedgerCounts {
   failed: number;
 }
 
+/**
+ * Where the ledger lives: the state backend provides it (StateStore.ledger).
+ * LedgerStore below is the SQLite one; src/cluster/ holds the PostgreSQL one,
+ * whose writes carry the leader's fencing epoch and fail with FencedError
+ * once another node leads. Results are Awaitable for that backend: the
+ * SQLite one answers at once. A row is always written before its command is
+ * sent, whatever the backend.
+ */
+export interface LedgerStorage {
+  /** Record what hosts should have, in one transaction; per item whether a command must go out. */
+  record(items: (LedgerKey & { want: LedgerWant })[]): Awaitable<boolean[]>;
+  /** Store what the hosts answered (an answer for a want changed since changes nothing). */
+  settle(outcomes: LedgerOutcome[]): Awaitable<void>;
+  /** Commands sent but never answered: still pending, one attempt more. */
+  interrupted(items: (LedgerKey & { want: LedgerWant })[], error: string): Awaitable<void>;
+  /** Commands the host hung on: failed after MAX_TIMEOUTS attempts. */
+  timedOut(items: (LedgerKey & { want: LedgerWant })[], error: string): Awaitable<void>;
+  /** The host lost what it had: its applied bans (of one jail, or all) are pending again; returns how many. */
+  reopen(host: string, jail?: string): Awaitable<number>;
+  get(key: LedgerKey): Awaitable<LedgerRow | undefined>;
+  /** Every row of a host. */
+  rows(host: string): Awaitable<Iterable<LedgerRow>>;
+  /** Rows of a host still to be sent: pending, or failed. */
+  outstanding(host: string): Awaitable<LedgerRow[]>;
+  /** Per host, the state of one ban. */
+  hostsOf(jail: string, ip: string): Awaitable<Record<string, LedgerStatus>>;
+  /** The same for every ban, keyed `jail + "\0" + ip`. */
+  allHosts(): Awaitable<Map<string, Record<string, LedgerStatus>>>;
+  counts(): Awaitable<Map<string, LedgerCounts>>;
+  /** After a flush on the host: nothing of that jail is there any more. */
+  forgetJail(host: string, jail: string): Awaitable<void>;
+  bootId(host: string): Awaitable<string | undefined>;
+  setBootId(host: string, bootId: string): Awaitable<void>;
+}
+
 /** Attempts that ended in a timeout before a command counts as failed. */
 export const MAX_TIMEOUTS = 3;
 
 /** Error texts are kept short: they are for an administrator's eye. */
 const MAX_ERROR = 500;
 
-export class LedgerStore {
+/** The ledger in the SQLite state file, on the state's own connection. */
+export class LedgerStore implements LedgerStorage {
   private readonly st: ReturnType<LedgerStore['prepare']>;
   private readonly recordMany: (items: (LedgerKey & { want: LedgerWant })[]) => boolean[];
   private readonly settleMany: (items: LedgerOutcome[]) => void;

@@ -1,5 +1,5 @@
 import type { NamedSpec } from '../config/tags.js';
-import type { Scope } from '../model/ban-decision.js';
+import type { Scope } from '../bans/scope.js';
 import type { BanTimeIncrementConfig } from './ban-time-increment.js';
 
 /**
@@ -44,15 +44,4 @@ export interface JailConfig {
 /** The source name of the feed of ban decisions (`sources = bans`, recidive). */
 export const BANS_SOURCE = 'bans';
 
-export function formatScope(s: Scope): string {
-  return s.kind === 'group' ? `group:${s.group}` : s.kind;
-}
-
-/** Parse `fleet`, `origin` or `group:NAME`; null otherwise. */
-export function parseScope(text: string): Scope | null {
-  const t = text.trim();
-  if (t === 'fleet') return { kind: 'fleet' };
-  if (t === 'origin') return { kind: 'origin' };
-  const m = /^group:([A-Za-z0-9_.-]+)$/.exec(t);
-  return m ? { kind: 'group', group: m[1]! } : null;
-}
+export { formatScope, parseScope } from '../bans/scope.js';

@@ -3,7 +3,9 @@ import type { BanDecision, Scope } from '../model/ban-decision.js';
 import type { LogEvent } from '../model/log-event.js';
 import { canonicalIp, cidrsOverlap, formatCidr, parseCidr, parseIp, prefixKey } from '../net/address.js';
 import type { CidrSet } from '../net/cidr-set.js';
-import type { BanRecord, FailureRecord, StateStore } from '../state/state-store.js';
+import type { Ban } from '../bans/ban.js';
+import type { SqliteStateStore } from '../state/sqlite-state-store.js';
+import type { FailureDeletion, FailureRecord } from '../state/state-store.js';
 import { BanTimeIncrement } from './ban-time-increment.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import type { JailMatch } from './filter-match.js';
@@ -32,7 +34,7 @@ export interface BanListener {
 }
 
 export interface JailManagerOptions {
-  state: StateStore;
+  state: SqliteStateStore;
   jails: JailConfig[];
   listener: BanListener;
   /** Loopback, the central host's addresses, every fleet host's: never banned. */
@@ -78,7 +80,7 @@ const FORGED_LOG_EVERY_MS = 10_000;
  */
 export class JailManager {
   private readonly jails = new Map<string, Jail>();
-  private readonly state: StateStore;
+  private readonly state: SqliteStateStore;
   private readonly listener: BanListener;
   private neverBan: CidrSet;
   private readonly log: Logger;
@@ -129,7 +131,7 @@ export class JailManager {
     if (this.started) return;
     this.started = true;
     const now = this.now();
-    const ended: BanRecord[] = [];
+    const ended: Ban[] = [];
     for (const rec of this.state.loadBans()) {
       const jail = this.jails.get(rec.jail);
       if (!jail || (rec.until !== null && rec.until <= now)) {
@@ -139,10 +141,10 @@ export class JailManager {
       this.restoreBan(jail, rec);
     }
     if (ended.length > 0) {
-      this.state.removeBans(ended);
+      this.state.removeBans(ended, 'start');
       this.log.info({ count: ended.length }, 'lifting bans that ended while fleetban was down');
       for (const rec of ended) {
-        this.announceUnban(rec.jail, rec.ip, parseScope(rec.scope) ?? { kind: 'fleet' }, rec.origins, 'start');
+        this.announceUnban(rec.jail, rec.ip, rec.scope, rec.origins, 'start');
       }
     }
     for (const jail of this.jails.values()) this.restoreJail(jail, now);
@@ -199,7 +201,7 @@ export class JailManager {
     for (const [name, jail] of this.jails) {
       if (next.has(name)) continue;
       const lifted = [...jail.bans.values()];
-      this.state.removeBans(lifted);
+      this.state.removeBans(lifted, 'reload');
       this.state.dropFailures(name);
       this.jails.delete(name);
       for (const b of lifted) this.announceUnban(name, b.ip, b.scope, b.origins, 'reload');
@@ -376,19 +378,7 @@ export class JailManager {
     };
     // On disk first: a ban the fleet hears of survives a crash.
     this.state.commitBan(
-      {
-        jail: ban.jail,
-        ip: key,
-        since: ban.since,
-        until: ban.until,
-        count: ban.count,
-        failures,
-        scope: formatScope(scope),
-        origins,
-        fields: ban.fields,
-        matches,
-        manual,
-      },
+      ban,
       { jail: cfg.name, ip: key, time: now, banTime: banTime < 0 ? -1 : banTime, count: (inJail?.count ?? 0) + 1 },
     );
     // commitBan deleted its failure row.
@@ -456,7 +446,7 @@ export class JailManager {
 
   private lift(bans: readonly ActiveBan[], reason: UnbanReason): void {
     if (bans.length === 0) return;
-    this.state.removeBans(bans);
+    this.state.removeBans(bans, reason);
     for (const b of bans) this.jails.get(b.jail)?.bans.delete(b.ip);
     for (const b of bans) this.announceUnban(b.jail, b.ip, b.scope, b.origins, reason);
   }
@@ -640,21 +630,8 @@ export class JailManager {
     return id;
   }
 
-  private restoreBan(jail: Jail, rec: BanRecord): void {
-    const ban: ActiveBan = {
-      jail: rec.jail,
-      ip: rec.ip,
-      since: rec.since,
-      until: rec.until,
-      count: rec.count,
-      failures: rec.failures,
-      scope: parseScope(rec.scope) ?? { kind: 'fleet' },
-      origins: rec.origins,
-      fields: rec.fields,
-      manual: rec.manual,
-      matches: rec.matches,
-    };
-    jail.bans.set(rec.ip, ban);
+  private restoreBan(jail: Jail, rec: Ban): void {
+    jail.bans.set(rec.ip, rec);
     if (rec.until !== null) this.expiry.push(rec.until, rec.jail, rec.ip);
   }
 
@@ -684,7 +661,7 @@ export class JailManager {
     let budget = this.rowsPerFlush;
     for (const jail of this.jails.values()) {
       if (budget <= 0) return;
-      const records: (FailureRecord | { ip: string; times: [] })[] = [];
+      const records: (FailureRecord | FailureDeletion)[] = [];
       while (jail.deleted.length > 0 && budget > 0) {
         records.push({ ip: jail.deleted.pop()!, times: [] });
         budget--;

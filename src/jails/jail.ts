@@ -1,14 +1,12 @@
-import type { BanDecision } from '../model/ban-decision.js';
+import type { Ban } from '../bans/ban.js';
 import { BanTimeIncrement } from './ban-time-increment.js';
 import { FailureWindow } from './failure-window.js';
 import { IgnoreList } from './ignore-list.js';
 import type { JailConfig } from './jail-config.js';
 import { MatchRing } from './match-ring.js';
 
-/** A ban held in memory: the decision as announced, with the lines kept for it. */
-export interface ActiveBan extends BanDecision {
-  matches: string[];
-}
+/** A ban held in memory (transitional name of `Ban`). */
+export type ActiveBan = Ban;
 
 /**
  * One jail at run time (fail2ban's server-side jail): its configuration, its

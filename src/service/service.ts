@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import { registerJailHandlers } from '../control/jail-handlers.js';
 import { ControlServer } from '../control/control-server.js';
 import { FleetDispatcher, type SettledEvent } from '../fleet/fleet-dispatcher.js';
-import { LedgerStore } from '../fleet/ledger.js';
 import { hostsInScope } from '../fleet/scope.js';
 import type { FilterMatch } from '../filters/filter.js';
 import { BANS_SOURCE } from '../jails/jail-config.js';
@@ -17,7 +16,8 @@ import { CidrSet } from '../net/cidr-set.js';
 import { JournalFollower, combineJournalMatches } from '../sources/journal/journal-follower.js';
 import { FleetSenderPolicy } from '../sources/sender-policy.js';
 import { SyslogListeners } from '../sources/syslog-listeners.js';
-import { StateStore } from '../state/state-store.js';
+import { STATE_FILE } from '../state/open-state.js';
+import { SqliteStateStore } from '../state/sqlite-state-store.js';
 import { BanDelay } from './ban-delay.js';
 import { loadConfiguration, type Configuration, type ResolvedJail } from './configuration.js';
 import { createLogger } from './logger.js';
@@ -30,8 +30,6 @@ export interface ServiceOptions {
   logger?: Logger;
 }
 
-/** The state file inside `[fleetban] statedir`. */
-export const STATE_FILE = 'fleetban.sqlite3';
 
 /**
  * fleetban running: every stage of DESIGN.md's flow wired together.
@@ -44,7 +42,7 @@ export const STATE_FILE = 'fleetban.sqlite3';
  * somewhere to count it. Stop runs the other way round.
  */
 export class Service {
-  readonly state: StateStore;
+  readonly state: SqliteStateStore;
   readonly jails: JailManager;
   readonly fleet: FleetDispatcher;
   readonly pipeline: Pipeline<FilterMatch>;
@@ -68,7 +66,7 @@ export class Service {
     this.config = config;
     this.actions = actionIndex(config.jails);
     this.policy = senderPolicy(config);
-    this.state = StateStore.open(join(config.service.stateDir, STATE_FILE), { logger });
+    this.state = SqliteStateStore.open(join(config.service.stateDir, STATE_FILE), { logger, node: config.service.state.node });
     // The jails announce bans to the fleet; the fleet asks the jails what should be in place.
     this.jails = new JailManager({
       state: this.state,
@@ -87,7 +85,7 @@ export class Service {
     this.fleet = new FleetDispatcher({
       hosts: config.hosts,
       actions: (jail) => this.actions.get(jail) ?? [],
-      ledger: new LedgerStore(this.state.db),
+      ledger: this.state.ledger({ epoch: 1 }),
       logger,
       reconcileIntervalMs: config.service.reconcileInterval * 1000,
       activeBans: () => this.jails.activeBans(),

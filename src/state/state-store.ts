@@ -1,27 +1,178 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
-import type { Logger } from 'pino';
+import type { Ban, BanKey, UnbanReason } from '../bans/ban.js';
+import type { LedgerStorage } from '../fleet/ledger.js';
 import type { CursorStore } from './cursor-store.js';
-import { migrate } from './migrations.js';
 
-/** An active ban as stored. Times in ms since the epoch. */
-export interface BanRecord {
-  jail: string;
-  ip: string;
-  since: number;
-  /** null: for ever. */
-  until: number | null;
-  count: number;
-  failures: number;
-  /** `fleet`, `origin` or `group:NAME`. */
-  scope: string;
-  origins: string[];
-  fields: Record<string, string>;
-  /** Matched lines, passwords removed. */
-  matches: string[];
-  manual: boolean;
+/**
+ * fleetban's state behind one interface, with two implementations chosen by
+ * `[state] backend` in fleetban.conf:
+ *
+ * - `sqlite` (the default, sqlite-state-store.ts): one file, one process.
+ *   Every method answers synchronously (better-sqlite3), so the jails'
+ *   decision path never waits: counting stays in memory and failures are
+ *   written behind, in one transaction per flush.
+ * - `postgresql` (src/cluster/): any number of nodes sharing one database.
+ *   Methods answer with promises; failures are shared between nodes in
+ *   batches, never one round trip per failure.
+ *
+ * Callers treat every `Awaitable` result as possibly a promise (see
+ * `settle` below): the SQLite path then costs no microtask and the
+ * PostgreSQL path is the same code.
+ *
+ * What each backend guarantees is in docs/bans.md; in short, for both:
+ * a ban is stored before anyone hears of it (write-first, see commitBan);
+ * there is at most one ban per jail and address; the ledger row of a host
+ * is written before its command is sent.
+ */
+export interface StateStore {
+  /** Which implementation this is (`status` shows it). */
+  readonly backend: StateBackend;
+  /** This node's name (`[state] node`, default the host name). One node for SQLite. */
+  readonly node: string;
+
+  // ---- bans ------------------------------------------------------------
+
+  /**
+   * Record a ban and its history row, and forget the failures that led to
+   * it (on every node), atomically. Resolves once the ban is durable: only
+   * then may the book announce it.
+   *
+   * Exactly one ban per jail and address: when one exists already (another
+   * node crossed maxretry in the same instant, or a replay), nothing is
+   * written and the result says `created: false` with the ban in force.
+   * PostgreSQL enforces this with the primary key, not with a read first.
+   */
+  commitBan(ban: Ban, history: HistoryRecord): Awaitable<BanCommit>;
+
+  /**
+   * Delete bans (they ended). Returns how many existed. In a cluster the
+   * other nodes hear of it in the change feed, with `reason`.
+   */
+  removeBans(keys: readonly BanKey[], reason: UnbanReason): Awaitable<number>;
+
+  /** Every active ban of every node (restore at start, reconcile after a failover). */
+  loadBans(): Awaitable<Ban[]>;
+
+  // ---- ban history (bantime.increment), shared by all nodes ------------
+
+  /** The last ban of `ip` in `jail`, if it is remembered. */
+  history(jail: string, ip: string): Awaitable<HistoryRecord | undefined>;
+  /** Earlier bans of `ip` in every jail (bantime.overalljails): their sum and the latest. */
+  historyAllJails(ip: string): Awaitable<{ count: number; time: number } | undefined>;
+  /** Addresses banned in `jail` since `since` (ms), with their ban counts. */
+  historyOfJail(jail: string, since: number): Awaitable<{ ip: string; count: number }[]>;
+  /** Forget history as fail2ban's dbpurgeage does (older than `before` and ended long ago); returns rows removed. */
+  purgeHistory(before: number): Awaitable<number>;
+
+  // ---- failures --------------------------------------------------------
+
+  /**
+   * Persist this node's failures of some addresses of `jail`, written
+   * behind: called only from inside an `onFlush` callback. A record with no
+   * times deletes the address's row. Each record is the whole list of this
+   * node's failures of that address still inside findtime (a snapshot, not
+   * a delta): writing it twice is harmless.
+   */
+  writeFailures(jail: string, records: readonly (FailureRecord | FailureDeletion)[]): void;
+
+  /**
+   * Failures of `jail` whose latest is at or after `since` (ms), of every
+   * node (restore at start: a cluster node starts with the fleet's count).
+   */
+  loadFailures(jail: string, since: number): Awaitable<FailureRecord[]>;
+  /** Forget failures of `jail` whose latest is before `before` (ms). */
+  purgeFailures(jail: string, before: number): Awaitable<number>;
+  /** Forget every failure of a jail (the jail was removed). */
+  dropFailures(jail: string): Awaitable<void>;
+
+  /**
+   * True when failures must be shared with other nodes (PostgreSQL): the
+   * jails then hand every failure they count to `shareFailures` as well.
+   * False for SQLite, where a single node's memory is the whole count.
+   */
+  readonly sharesFailures: boolean;
+
+  /**
+   * Failures this node counted, for the other nodes to count too. Called on
+   * the decision path, so an implementation only appends to a buffer here
+   * and writes the buffer in batches (its flush, or a size limit). Other
+   * nodes receive them through `changes` as `failures`, each exactly once,
+   * and count them into their own windows: the count per jail and address
+   * within findtime is then over all nodes, and whichever node crosses
+   * maxretry first commits the ban (commitBan settles a tie).
+   */
+  shareFailures(jail: string, failures: readonly SharedFailure[]): void;
+
+  // ---- cursors ---------------------------------------------------------
+
+  /**
+   * The cursor store of one source of this node, e.g. `journal:DIR`. Saved
+   * cursors are written with the next flush, in the same transaction as the
+   * failures counted before them (PostgreSQL: loaded when the store opens,
+   * so `load` stays synchronous).
+   */
+  cursorStore(source: string): CursorStore;
+
+  // ---- the fleet's ledger ----------------------------------------------
+
+  /**
+   * The per-host ledger (src/fleet/ledger.ts says what it holds), written
+   * only by the node that pushes: the single process with SQLite, the
+   * leader in a cluster. Every write carries `fence.epoch`; once a newer
+   * epoch has written (another node became leader), a write with the old
+   * one fails with `FencedError` and the caller must stop pushing.
+   * SQLite has one writer and ignores the epoch.
+   */
+  ledger(fence: LedgerFence): LedgerStorage;
+
+  // ---- other nodes -----------------------------------------------------
+
+  /**
+   * Subscribe to what other nodes changed: new bans, lifted bans, their
+   * failures. Never called back for this node's own writes. SQLite never
+   * calls back. PostgreSQL delivers in commit order, each change once per
+   * subscriber, resuming after a lost connection from its own position
+   * (a notification alone is not enough: it is not replayed). Returns an
+   * unsubscribe function.
+   */
+  changes(listener: (change: StateChange) => void): () => void;
+
+  // ---- write-behind and life cycle -------------------------------------
+
+  /**
+   * Register work to do inside each flush (the jails write their pending
+   * failures with writeFailures). Returns a function that unregisters it.
+   */
+  onFlush(fn: () => void): () => void;
+  /** Write pending failures, shared failures and cursors now. */
+  flush(): Awaitable<void>;
+  /**
+   * How the store is doing: `ok`, or `degraded` when the database cannot
+   * be reached and writes wait in memory (PostgreSQL); `status` shows it.
+   */
+  health(): StateHealth;
+  /** Flush and close. */
+  close(): Awaitable<void>;
 }
+
+export type StateBackend = 'sqlite' | 'postgresql';
+
+/** A value now (SQLite) or later (PostgreSQL). */
+export type Awaitable<T> = T | Promise<T>;
+
+/**
+ * Run `then` with the value as soon as it is there: at once for a plain
+ * value (no microtask on the SQLite path), after the promise otherwise.
+ */
+export function settle<T, R>(value: Awaitable<T>, then: (v: T) => R): Awaitable<R> {
+  return value instanceof Promise ? value.then(then) : then(value);
+}
+
+/** What commitBan did. */
+export type BanCommit =
+  /** This call stored the ban: announce it. */
+  | { created: true; ban: Ban }
+  /** A ban of that jail and address was there already (another node's): nothing written; `ban` is that one. */
+  | { created: false; ban: Ban };
 
 /** The last ban of an address in a jail, for bantime.increment. */
 export interface HistoryRecord {
@@ -44,321 +195,50 @@ export interface FailureRecord {
   origins: string[];
 }
 
-/** A line of `fleetban banned`: a ban and where the fleet has applied it. */
-export interface BannedEntry {
-  jail: string;
+/** The address has no failures left (evicted, ignored now, or banned): delete its row. */
+export interface FailureDeletion {
   ip: string;
-  since: number;
-  until: number | null;
-  count: number;
-  /** fleet.conf host name -> ledger status of the ban there. */
-  hosts: Record<string, 'applied' | 'pending' | 'failed'>;
+  times: [];
 }
 
-export interface StateStoreOptions {
-  /** How often pending failures and cursors are written, ms (default 1000). 0: only on flush(). */
-  flushMs?: number;
-  logger?: Logger;
-}
-
-interface BanRow {
-  jail: string;
+/** One failure counted at one node, for the others (shareFailures, the change feed). */
+export interface SharedFailure {
+  /** The jail's failure key: the address, or its network for per-prefix jails. */
   ip: string;
-  since: number;
-  until: number | null;
-  count: number;
-  failures: number;
-  scope: string;
-  origins: string;
-  fields: string;
-  matches: string;
-  manual: number;
+  /** Event time, ms. */
+  time: number;
+  /** Fleet host it was seen on. */
+  origin: string;
+  /** Its weight in the count (bantime.increment makes a known offender's failures weigh more); 1 usually. */
+  weight: number;
 }
 
-/**
- * fleetban's state in one SQLite file (better-sqlite3): bans, ban history,
- * pending failures, source cursors and the fleet's ledger. One connection in
- * one process writes it (the service); WAL lets anyone read it meanwhile.
- *
- * Bans are written synchronously, before anyone hears of them: a ban that
- * was announced is a ban that survives a crash. Failures and cursors, which
- * arrive by the thousand, are written behind, in one transaction every
- * `flushMs`: a kill -9 forgets at most that much of them.
- */
-export class StateStore {
-  /** The better-sqlite3 handle, for the fleet's LedgerStore on the same connection. */
-  readonly db: Database.Database;
-  private readonly flushers: (() => void)[] = [];
-  private readonly pendingCursors = new Map<string, string>();
-  private timer: NodeJS.Timeout | undefined;
-  private closed = false;
-  private readonly commitBanTx: (ban: BanRecord, history: HistoryRecord) => void;
-  private readonly flushTx: () => void;
+/** What another node changed (StateStore.changes). */
+export type StateChange =
+  | { kind: 'ban'; node: string; ban: Ban }
+  | { kind: 'unban'; node: string; jail: string; ip: string; reason: UnbanReason }
+  | { kind: 'failures'; node: string; jail: string; failures: SharedFailure[] };
 
-  private readonly stmt: {
-    upsertBan: Database.Statement;
-    deleteBan: Database.Statement;
-    allBans: Database.Statement<[], BanRow>;
-    upsertHistory: Database.Statement;
-    history: Database.Statement<[string, string], HistoryRecord>;
-    historyAll: Database.Statement<[string], { count: number | null; time: number | null }>;
-    historyOfJail: Database.Statement<[string, number], { ip: string; count: number }>;
-    purgeHistory: Database.Statement;
-    upsertFailure: Database.Statement;
-    deleteFailure: Database.Statement;
-    failuresOfJail: Database.Statement<[string, number], { ip: string; times: string; origins: string }>;
-    purgeFailures: Database.Statement;
-    dropFailuresOfJail: Database.Statement;
-    loadCursor: Database.Statement<[string], { cursor: string }>;
-    saveCursor: Database.Statement;
-    ledgerBans: Database.Statement<[], { host: string; jail: string; ip: string; status: 'applied' | 'pending' | 'failed' }>;
-  };
+/** The leader's right to write the ledger: a number that only grows with each new leader. */
+export interface LedgerFence {
+  epoch: number;
+}
 
-  private constructor(
-    readonly file: string,
-    opts: StateStoreOptions,
+/** A ledger write carried an epoch older than the newest: this node is no longer the leader. */
+export class FencedError extends Error {
+  constructor(
+    readonly epoch: number,
+    readonly current: number,
   ) {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    this.db = new Database(file);
-    try {
-      this.db.pragma('journal_mode = WAL');
-      // WAL with synchronous=NORMAL survives a crash of the process (kill -9)
-      // and loses at most the last transactions on a power cut.
-      this.db.pragma('synchronous = NORMAL');
-      this.db.pragma('busy_timeout = 5000');
-      this.db.pragma('foreign_keys = ON');
-      migrate(this.db);
-    } catch (err) {
-      this.db.close();
-      throw err;
-    }
-    const db = this.db;
-    this.stmt = {
-      upsertBan: db.prepare(
-        `INSERT OR REPLACE INTO bans (jail, ip, since, until, count, failures, scope, origins, fields, matches, manual)
-         VALUES (@jail, @ip, @since, @until, @count, @failures, @scope, @origins, @fields, @matches, @manual)`,
-      ),
-      deleteBan: db.prepare('DELETE FROM bans WHERE jail = ? AND ip = ?'),
-      allBans: db.prepare('SELECT * FROM bans'),
-      upsertHistory: db.prepare(
-        `INSERT OR REPLACE INTO ban_history (jail, ip, time, bantime, count) VALUES (@jail, @ip, @time, @banTime, @count)`,
-      ),
-      history: db.prepare('SELECT jail, ip, time, bantime AS banTime, count FROM ban_history WHERE jail = ? AND ip = ?'),
-      historyAll: db.prepare('SELECT sum(count) AS count, max(time) AS time FROM ban_history WHERE ip = ?'),
-      historyOfJail: db.prepare('SELECT ip, count FROM ban_history WHERE jail = ? AND time >= ?'),
-      // fail2ban's rule: forget an address once its last ban is older than
-      // dbpurgeage and also ended more than three ban times ago; never forget
-      // a permanent one.
-      purgeHistory: db.prepare('DELETE FROM ban_history WHERE time < @before AND bantime >= 0 AND time + bantime * 3000 < @before'),
-      upsertFailure: db.prepare('INSERT OR REPLACE INTO failures (jail, ip, last, times, origins) VALUES (?, ?, ?, ?, ?)'),
-      deleteFailure: db.prepare('DELETE FROM failures WHERE jail = ? AND ip = ?'),
-      failuresOfJail: db.prepare('SELECT ip, times, origins FROM failures WHERE jail = ? AND last >= ?'),
-      purgeFailures: db.prepare('DELETE FROM failures WHERE jail = ? AND last < ?'),
-      dropFailuresOfJail: db.prepare('DELETE FROM failures WHERE jail = ?'),
-      loadCursor: db.prepare('SELECT cursor FROM cursors WHERE source = ?'),
-      saveCursor: db.prepare('INSERT OR REPLACE INTO cursors (source, cursor, updated) VALUES (?, ?, ?)'),
-      ledgerBans: db.prepare("SELECT host, jail, ip, status FROM ledger WHERE want = 'ban'"),
-    };
-    // Transactions are built once: building one per ban costs as much as the ban.
-    this.commitBanTx = db.transaction((ban: BanRecord, history: HistoryRecord) => {
-      this.stmt.upsertBan.run(banParams(ban));
-      this.stmt.upsertHistory.run(history);
-      this.stmt.deleteFailure.run(ban.jail, ban.ip);
-    });
-    this.flushTx = db.transaction(() => {
-      for (const f of this.flushers) f();
-      const now = Date.now();
-      for (const [source, cursor] of this.pendingCursors) this.stmt.saveCursor.run(source, cursor, now);
-      this.pendingCursors.clear();
-    });
-    const flushMs = opts.flushMs ?? 1000;
-    if (flushMs > 0) {
-      this.timer = setInterval(() => {
-        try {
-          this.flush();
-        } catch (err) {
-          opts.logger?.error({ err }, 'writing failures and cursors to the state database failed');
-        }
-      }, flushMs);
-      this.timer.unref();
-    }
-  }
-
-  /** Open (creating and migrating as needed) the state at `file`; `:memory:` for tests. */
-  static open(file: string, opts: StateStoreOptions = {}): StateStore {
-    return new StateStore(file, opts);
-  }
-
-  // ---- bans ------------------------------------------------------------
-
-  /**
-   * Record a ban and the address's history, and forget the failures that led
-   * to it, in one transaction. Returns when the ban is on disk.
-   */
-  commitBan(ban: BanRecord, history: HistoryRecord): void {
-    this.commitBanTx(ban, history);
-  }
-
-  /** Delete bans; returns how many existed. */
-  removeBans(list: readonly { jail: string; ip: string }[]): number {
-    if (list.length === 0) return 0;
-    let n = 0;
-    this.db.transaction(() => {
-      for (const b of list) n += this.stmt.deleteBan.run(b.jail, b.ip).changes;
-    })();
-    return n;
-  }
-
-  loadBans(): BanRecord[] {
-    return this.stmt.allBans.all().map((r) => ({
-      jail: r.jail,
-      ip: r.ip,
-      since: r.since,
-      until: r.until,
-      count: r.count,
-      failures: r.failures,
-      scope: r.scope,
-      origins: parseJson<string[]>(r.origins, []),
-      fields: parseJson<Record<string, string>>(r.fields, {}),
-      matches: parseJson<string[]>(r.matches, []),
-      manual: r.manual !== 0,
-    }));
-  }
-
-  /** Active bans with, per fleet host, the ledger's status of each. */
-  bannedWithHosts(): BannedEntry[] {
-    const out = new Map<string, BannedEntry>();
-    for (const r of this.db.prepare<[], BanRow>('SELECT jail, ip, since, until, count FROM bans ORDER BY since, jail, ip').all()) {
-      out.set(`${r.jail}\u0000${r.ip}`, { jail: r.jail, ip: r.ip, since: r.since, until: r.until, count: r.count, hosts: {} });
-    }
-    for (const l of this.stmt.ledgerBans.iterate()) {
-      const e = out.get(`${l.jail}\u0000${l.ip}`);
-      if (e) e.hosts[l.host] = l.status;
-    }
-    return [...out.values()];
-  }
-
-  // ---- ban history ---------------------------------------------------------
-
-  history(jail: string, ip: string): HistoryRecord | undefined {
-    return this.stmt.history.get(jail, ip);
-  }
-
-  /** Earlier bans of `ip` in every jail (bantime.overalljails): their sum and the latest. */
-  historyAllJails(ip: string): { count: number; time: number } | undefined {
-    const r = this.stmt.historyAll.get(ip);
-    return r && r.count !== null && r.time !== null ? { count: r.count, time: r.time } : undefined;
-  }
-
-  /** Addresses banned in `jail` since `since` (ms), with their ban counts. */
-  *historyOfJail(jail: string, since: number): IterableIterator<{ ip: string; count: number }> {
-    yield* this.stmt.historyOfJail.iterate(jail, since);
-  }
-
-  /** Forget history older than `before` (ms) as fail2ban's dbpurgeage does; returns rows removed. */
-  purgeHistory(before: number): number {
-    return this.stmt.purgeHistory.run({ before }).changes;
-  }
-
-  // ---- pending failures -----------------------------------------------------
-
-  /** Write the failures of some addresses of a jail (call inside a flusher). */
-  writeFailures(jail: string, records: Iterable<FailureRecord | { ip: string; times: [] }>): void {
-    for (const r of records) {
-      if (r.times.length === 0) this.stmt.deleteFailure.run(jail, r.ip);
-      else {
-        const f = r as FailureRecord;
-        this.stmt.upsertFailure.run(jail, f.ip, f.times[f.times.length - 1], JSON.stringify(f.times), JSON.stringify(f.origins));
-      }
-    }
-  }
-
-  /** Failures of `jail` whose latest is at or after `since` (ms). */
-  *loadFailures(jail: string, since: number): IterableIterator<FailureRecord> {
-    for (const r of this.stmt.failuresOfJail.iterate(jail, since)) {
-      const times = parseJson<unknown>(r.times, []);
-      const origins = parseJson<unknown>(r.origins, []);
-      if (!Array.isArray(times) || !Array.isArray(origins)) continue;
-      yield {
-        ip: r.ip,
-        times: times.filter((t): t is number => typeof t === 'number' && Number.isFinite(t)),
-        origins: origins.map((o) => String(o)),
-      };
-    }
-  }
-
-  /** Forget failures of `jail` whose latest is before `before` (ms). */
-  purgeFailures(jail: string, before: number): number {
-    return this.stmt.purgeFailures.run(jail, before).changes;
-  }
-
-  /** Forget every failure of a jail (the jail was removed). */
-  dropFailures(jail: string): void {
-    this.stmt.dropFailuresOfJail.run(jail);
-  }
-
-  // ---- cursors ---------------------------------------------------------
-
-  /** The cursor store of one source, e.g. `journal`. */
-  cursorStore(source: string): CursorStore {
-    return {
-      load: () => this.pendingCursors.get(source) ?? this.stmt.loadCursor.get(source)?.cursor,
-      save: (cursor: string) => {
-        this.pendingCursors.set(source, cursor);
-      },
-    };
-  }
-
-  // ---- write-behind ----------------------------------------------------
-
-  /**
-   * Register work to do inside each flush transaction (the jails write their
-   * pending failures). Returns a function that unregisters it.
-   */
-  onFlush(fn: () => void): () => void {
-    this.flushers.push(fn);
-    return () => {
-      const i = this.flushers.indexOf(fn);
-      if (i !== -1) this.flushers.splice(i, 1);
-    };
-  }
-
-  /** Write pending failures and cursors now, in one transaction. */
-  flush(): void {
-    if (this.closed) return;
-    this.flushTx();
-  }
-
-  /** Flush and close. */
-  close(): void {
-    if (this.closed) return;
-    if (this.timer) clearInterval(this.timer);
-    this.flush();
-    this.closed = true;
-    this.db.close();
+    super(`ledger write fenced: epoch ${epoch} is older than ${current}; another node leads`);
+    this.name = 'FencedError';
   }
 }
 
-function banParams(b: BanRecord): Record<string, string | number | null> {
-  return {
-    jail: b.jail,
-    ip: b.ip,
-    since: b.since,
-    until: b.until,
-    count: b.count,
-    failures: b.failures,
-    scope: b.scope,
-    origins: JSON.stringify(b.origins),
-    fields: JSON.stringify(b.fields),
-    matches: JSON.stringify(b.matches),
-    manual: b.manual ? 1 : 0,
-  };
-}
-
-function parseJson<T>(text: string, fallback: T): T {
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    return fallback;
-  }
+export interface StateHealth {
+  status: 'ok' | 'degraded';
+  /** Why degraded (no secrets: the URL's password is never in it). */
+  detail?: string;
+  /** Writes waiting in memory for the database to come back. */
+  queued?: number;
 }

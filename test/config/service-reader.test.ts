@@ -19,6 +19,22 @@ describe('fleetban.conf', () => {
     expect(cfg.listen.recvBufferSize).toBe(4 * 1024 * 1024);
     expect(cfg.journal.enabled).toBe('auto');
     expect(cfg.metrics.listen).toEqual({ host: '127.0.0.1', port: 9514 });
+    expect(cfg.state.backend).toBe('sqlite');
+    expect(cfg.state.url).toBeUndefined();
+    expect(cfg.state.node.length).toBeGreaterThan(0);
+  });
+
+  it('chooses the PostgreSQL state with a socket folder URL as written, and a node name', () => {
+    const dir = mkdtempSync(join(tmp, 's-'));
+    writeFileSync(
+      join(dir, 'fleetban.conf'),
+      '[state]\nbackend = postgresql\nurl = postgresql://fleetban@%2Frun%2Fpostgresql/fleetban\nnode = central-b\n',
+    );
+    expect(readServiceConfig(dir).state).toEqual({
+      backend: 'postgresql',
+      url: 'postgresql://fleetban@%2Frun%2Fpostgresql/fleetban',
+      node: 'central-b',
+    });
   });
 
   it('lets fleetban.local change single keys, IPv6 listeners included', () => {
@@ -38,6 +54,10 @@ describe('fleetban.conf', () => {
     ['[listen]\nallowed_senders = 10.0.0.0/33\n', /\[listen\] allowed_senders: expected an address or CIDR, not "10.0.0.0\/33"/],
     ['[listen]\ntimezone = 198.18.0.0/16=Mars/Olympus\n', /fleetban\.conf:2: \[listen\] timezone: unknown time zone "Mars\/Olympus"/],
     ['[listen]\ntls = 127.0.0.1:6514\n', /\[listen\] tls: TLS listeners need tls.cert and tls.key/],
+    ['[state]\nbackend = mysql\n', /fleetban\.conf:2: \[state\] backend: expected one of sqlite, postgresql/],
+    ['[state]\nbackend = postgresql\n', /fleetban\.conf:2: \[state\] backend: backend = postgresql needs url/],
+    ['[state]\nurl = mysql://db/fleetban\n', /fleetban\.conf:2: \[state\] url: expected postgresql:\/\/USER@HOST\/DB/],
+    ['[state]\nnode = mx 1; rm\n', /fleetban\.conf:2: \[state\] node: expected a name of letters/],
   ])('refuses %j naming file, line and key', (text, message) => {
     const dir = mkdtempSync(join(tmp, 'e-'));
     writeFileSync(join(dir, 'fleetban.conf'), text);

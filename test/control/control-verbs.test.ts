@@ -11,7 +11,7 @@ import { ControlServer } from '../../src/control/control-server.js';
 import { registerJailHandlers } from '../../src/control/jail-handlers.js';
 import { JailManager } from '../../src/jails/jail-manager.js';
 import { CidrSet } from '../../src/net/cidr-set.js';
-import { StateStore } from '../../src/state/state-store.js';
+import { SqliteStateStore } from '../../src/state/sqlite-state-store.js';
 import { recorder, silent } from '../jails/helpers.js';
 
 const JAIL_CONF = `
@@ -26,7 +26,7 @@ enabled = true
 `;
 
 let dir: string;
-let state: StateStore;
+let state: SqliteStateStore;
 let manager: JailManager;
 let server: ControlServer;
 const listener = recorder();
@@ -35,7 +35,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fleetban-ctl-'));
   writeFileSync(join(dir, 'fleetban.conf'), `[fleetban]\nstatedir = ${dir}/var\nsocket = %(statedir)s/fleetban.sock\n`);
   writeFileSync(join(dir, 'jail.conf'), JAIL_CONF);
-  state = StateStore.open(join(dir, 'var', 'state.sqlite'));
+  state = SqliteStateStore.open(join(dir, 'var', 'state.sqlite'));
   manager = new JailManager({ state, jails: readJails(dir), listener, neverBan: new CidrSet(), logger: silent, timers: false });
   manager.start();
   server = new ControlServer({ path: join(dir, 'var', 'fleetban.sock'), logger: silent });

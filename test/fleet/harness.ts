@@ -79,6 +79,7 @@ export class FleetHarness {
       scope: o.scope ?? { kind: 'fleet' },
       origins: o.origins ?? [],
       fields: o.fields ?? {},
+      matches: [],
       manual: false,
     };
     // As the service does: the ban is stored before the fleet hears of it.

@@ -7,7 +7,7 @@ import type { JailConfig } from '../../src/jails/jail-config.js';
 import type { BanDecision, Scope } from '../../src/model/ban-decision.js';
 import type { LogEvent } from '../../src/model/log-event.js';
 import { CidrSet } from '../../src/net/cidr-set.js';
-import { StateStore } from '../../src/state/state-store.js';
+import { SqliteStateStore } from '../../src/state/sqlite-state-store.js';
 
 /** Jails written as an administrator writes jail.local. */
 export function jails(text: string): JailConfig[] {
@@ -53,10 +53,10 @@ export const silent = pino({ level: 'silent' });
 
 export function setup(
   jailText: string,
-  o: { state?: StateStore; clock?: Clock; neverBan?: string[]; resolver?: (n: string) => Promise<string[]>; dbPurgeAge?: number; failureRowsPerFlush?: number } = {},
+  o: { state?: SqliteStateStore; clock?: Clock; neverBan?: string[]; resolver?: (n: string) => Promise<string[]>; dbPurgeAge?: number; failureRowsPerFlush?: number } = {},
 ) {
   const clock = o.clock ?? new Clock();
-  const state = o.state ?? StateStore.open(':memory:', { flushMs: 0 });
+  const state = o.state ?? SqliteStateStore.open(':memory:', { flushMs: 0 });
   const listener = recorder();
   const neverBan = new CidrSet();
   for (const n of o.neverBan ?? []) neverBan.add(n);

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { StateStore } from '../../src/state/state-store.js';
+import { SqliteStateStore } from '../../src/state/sqlite-state-store.js';
 import { Clock, setup } from '../jails/helpers.js';
 
 const JAILS = `
@@ -53,7 +53,7 @@ describe('kill -9 and restart', () => {
     const { file, readyAt } = await runAndKill();
     const clock = new Clock();
     clock.t = readyAt + 1000;
-    const state = StateStore.open(file, { flushMs: 0 });
+    const state = SqliteStateStore.open(file, { flushMs: 0 });
     try {
       const { manager, listener, fail } = setup(JAILS, { state, clock });
       // Bans: both still in force, nothing lifted.
@@ -85,7 +85,7 @@ describe('kill -9 and restart', () => {
     const { file, readyAt } = await runAndKill();
     const clock = new Clock();
     clock.t = readyAt + 2 * 3600_000;
-    const state = StateStore.open(file, { flushMs: 0 });
+    const state = SqliteStateStore.open(file, { flushMs: 0 });
     try {
       const { manager, listener } = setup(JAILS, { state, clock });
       expect(listener.unbans.map((u) => [u.ip, u.reason]).sort()).toEqual([
@@ -106,7 +106,7 @@ describe('kill -9 and restart', () => {
     const { file, readyAt } = await runAndKill();
     const clock = new Clock();
     clock.t = readyAt + 1000;
-    const state = StateStore.open(file, { flushMs: 0 });
+    const state = SqliteStateStore.open(file, { flushMs: 0 });
     try {
       const { listener } = setup('[courier-auth]\nenabled = true\n', { state, clock });
       expect(listener.unbans.map((u) => [u.jail, u.reason])).toEqual([

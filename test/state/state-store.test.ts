@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS } from '../../src/state/migrations.js';
-import { StateStore, type BanRecord } from '../../src/state/state-store.js';
+import { SqliteStateStore } from '../../src/state/sqlite-state-store.js';
+import type { Ban } from '../../src/bans/ban.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -16,14 +17,14 @@ function tempFile(): string {
   return join(d, 'sub', 'state.sqlite');
 }
 
-const ban = (ip: string, o: Partial<BanRecord> = {}): BanRecord => ({
+const ban = (ip: string, o: Partial<Ban> = {}): Ban => ({
   jail: 'vpopmail',
   ip,
   since: 1000,
   until: 3_601_000,
   count: 1,
   failures: 3,
-  scope: 'fleet',
+  scope: { kind: 'fleet' },
   origins: ['mx1'],
   fields: { user: 'bob' },
   matches: ['line'],
@@ -34,7 +35,7 @@ const ban = (ip: string, o: Partial<BanRecord> = {}): BanRecord => ({
 describe('the state database', () => {
   it('is created with WAL, the latest schema version and the ledger table the fleet uses', () => {
     const file = tempFile();
-    const s = StateStore.open(file);
+    const s = SqliteStateStore.open(file);
     expect(s.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(s.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
     const cols = s.db.prepare<[], { name: string; pk: number; notnull: number }>("SELECT name, pk, \"notnull\" FROM pragma_table_info('ledger')").all();
@@ -43,22 +44,22 @@ describe('the state database', () => {
     expect(() => s.db.prepare("INSERT INTO ledger (host, jail, ip, want, status, updated) VALUES ('a','b','c','maybe','pending',0)").run()).toThrow(/CHECK/);
     s.close();
     // Opening again migrates nothing and keeps data.
-    const again = StateStore.open(file);
+    const again = SqliteStateStore.open(file);
     expect(again.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
     again.close();
   });
 
   it('refuses a database written by a newer fleetban', () => {
     const file = tempFile();
-    StateStore.open(file).close();
+    SqliteStateStore.open(file).close();
     const raw = new Database(file);
     raw.pragma(`user_version = ${MIGRATIONS.length + 1}`);
     raw.close();
-    expect(() => StateStore.open(file)).toThrow(/newer than this fleetban knows/);
+    expect(() => SqliteStateStore.open(file)).toThrow(/newer than this fleetban knows/);
   });
 
   it('keeps bans with their lines and fields, and lists them with the ledger status per host', () => {
-    const s = StateStore.open(':memory:', { flushMs: 0 });
+    const s = SqliteStateStore.open(':memory:', { flushMs: 0 });
     s.commitBan(ban('203.0.113.1'), { jail: 'vpopmail', ip: '203.0.113.1', time: 1000, banTime: 3600, count: 1 });
     s.commitBan(ban('203.0.113.2', { until: null, since: 2000 }), { jail: 'vpopmail', ip: '203.0.113.2', time: 2000, banTime: -1, count: 1 });
     const led = s.db.prepare('INSERT INTO ledger (host, jail, ip, want, status, updated) VALUES (?, ?, ?, ?, ?, 0)');
@@ -74,8 +75,19 @@ describe('the state database', () => {
     s.close();
   });
 
+  it('keeps one ban per jail and address: a second commit writes nothing and returns the ban in force', () => {
+    const s = SqliteStateStore.open(':memory:', { flushMs: 0 });
+    const first = s.commitBan(ban('203.0.113.5'), { jail: 'vpopmail', ip: '203.0.113.5', time: 1000, banTime: 3600, count: 1 });
+    expect(first).toEqual({ created: true, ban: ban('203.0.113.5') });
+    const again = s.commitBan(ban('203.0.113.5', { since: 5000, count: 2 }), { jail: 'vpopmail', ip: '203.0.113.5', time: 5000, banTime: 7200, count: 2 });
+    expect(again).toEqual({ created: false, ban: ban('203.0.113.5') });
+    expect(s.history('vpopmail', '203.0.113.5')).toMatchObject({ count: 1, banTime: 3600 });
+    expect(s.loadBans()).toHaveLength(1);
+    s.close();
+  });
+
   it("forgets ban history as fail2ban's dbpurgeage does, never a permanent ban's", () => {
-    const s = StateStore.open(':memory:', { flushMs: 0 });
+    const s = SqliteStateStore.open(':memory:', { flushMs: 0 });
     const day = 86400_000;
     const h = (ip: string, time: number, banTime: number) => s.commitBan(ban(ip), { jail: 'vpopmail', ip, time, banTime, count: 1 });
     h('203.0.113.1', 0, 600); // banned 5.5 days ago for 10 minutes: forgotten
@@ -94,7 +106,7 @@ describe('the state database', () => {
 
   it('writes failures and cursors behind, together, on flush', () => {
     const file = tempFile();
-    const s = StateStore.open(file, { flushMs: 0 });
+    const s = SqliteStateStore.open(file, { flushMs: 0 });
     const cursor = s.cursorStore('journal');
     expect(cursor.load()).toBeUndefined();
     let calls = 0;
