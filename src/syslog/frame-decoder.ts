@@ -4,8 +4,12 @@
  *
  * - octet counting: `MSG-LEN SP MSG`, MSG-LEN a decimal without leading
  *   zero. A frame that starts with a digit 1-9 is counted.
- * - non-transparent framing: MSG up to LF. A frame that starts with
- *   anything else (normally the `<` of PRI) runs to the next LF.
+ * - non-transparent framing: MSG up to LF, or up to NUL (senders that end
+ *   each message with the C string's NUL, as rsyslog's imtcp accepts with
+ *   AddtlFrameDelimiter="0"; without it, several such messages would merge
+ *   into one frame). A frame that starts with anything else (normally the
+ *   `<` of PRI) runs to the next LF or NUL. A NUL is never part of a log
+ *   line, so ending a frame there costs no legitimate message.
  *
  * Bytes arrive in any chunking, down to one at a time; a frame that lies
  * whole inside a chunk is handed on as a slice of that chunk, without a copy.
@@ -46,7 +50,7 @@ const enum State {
   Line,
   /** Skipping the rest of a counted frame that is too long. */
   SkipCounted,
-  /** Skipping to the next LF: a line that is too long, or garbage after a bad MSG-LEN. */
+  /** Skipping to the next LF or NUL: a line that is too long, or garbage after a bad MSG-LEN. */
   SkipLine,
 }
 
@@ -76,6 +80,15 @@ export class FrameDecoder {
   push(chunk: Buffer): void {
     const n = chunk.length;
     let i = 0;
+    // Where the next NUL of this chunk is: -2 not searched yet, -1 none left. Searched once per chunk, not once per line.
+    let nul = -2;
+    /** End of the line that starts at `from`: the first LF or NUL, or -1 when the chunk has neither. */
+    const lineEnd = (from: number): number => {
+      if (nul === -2 || (nul >= 0 && nul < from)) nul = chunk.indexOf(0, from);
+      const lf = chunk.indexOf(LF, from);
+      if (nul < 0) return lf;
+      return lf < 0 || nul < lf ? nul : lf;
+    };
     while (i < n) {
       switch (this.state) {
         case State.FrameStart: {
@@ -133,7 +146,7 @@ export class FrameDecoder {
         }
 
         case State.Line: {
-          const lf = chunk.indexOf(LF, i);
+          const lf = lineEnd(i);
           const end = lf < 0 ? n : lf;
           if (this.partsLength + (end - i) > this.config.maxFrame) {
             this.discardParts();
@@ -166,7 +179,7 @@ export class FrameDecoder {
         }
 
         case State.SkipLine: {
-          const lf = chunk.indexOf(LF, i);
+          const lf = lineEnd(i);
           if (lf < 0) {
             i = n;
           } else {

@@ -1,3 +1,4 @@
+import { hasControl, headerField } from './header-field.js';
 import type { ParseOptions } from './parse-options.js';
 import { scanBsdStamp, scanIsoStamp } from './stamp.js';
 import type { SyslogMessage } from './syslog-message.js';
@@ -27,12 +28,14 @@ export function readRfc3164(text: string, i: number, opts: ParseOptions, out: Sy
   if (c >= 48 && c <= 57) end = scanIsoStamp(text, i, opts.zone, out);
   else if ((c | 32) >= 97 && (c | 32) <= 122) end = scanBsdStamp(text, i, opts.zone, opts.now, out);
 
+  // `Mar  7 19:06:53: mx1 ...`: a colon right after the clock (Cisco-style senders); rsyslog takes it as the stamp's end.
+  if (end >= 0 && text.charCodeAt(end) === 58 /* : */ && (end + 1 === n || text.charCodeAt(end + 1) === 32)) end++;
   if (end >= 0 && (end === n || text.charCodeAt(end) === 32)) {
     i = end + 1;
-    // HOSTNAME, unless the next word is already the tag.
+    // HOSTNAME, unless the next word is already the tag. A word with a control character in it is no host name (rsyslog agrees): it stays in the message.
     let wordEnd = text.indexOf(' ', i);
     if (wordEnd < 0) wordEnd = n;
-    if (wordEnd > i && text.charCodeAt(wordEnd - 1) !== 58 /* : */ && !hasBracket(text, i, wordEnd)) {
+    if (wordEnd > i && text.charCodeAt(wordEnd - 1) !== 58 /* : */ && !hasBracket(text, i, wordEnd) && !hasControl(text, i, wordEnd)) {
       out.hostname = text.slice(i, wordEnd);
       i = wordEnd + 1;
     }
@@ -63,7 +66,7 @@ function readTag(text: string, i: number, out: SyslogMessage): number {
   }
   if (k === i || k === limit) return i;
   if (c === 58) {
-    out.app = text.slice(i, k);
+    out.app = headerField(text, i, k);
     return k + 1;
   }
   if (c === 91) {
@@ -73,8 +76,8 @@ function readTag(text: string, i: number, out: SyslogMessage): number {
     // `app[pid]:` as syslog(3) writes it; `app[pid] text` from senders that drop the colon.
     if (after !== 58 && after !== 32 && close + 1 !== n) return i;
     for (let p = k + 1; p < close; p++) if (text.charCodeAt(p) === 32) return i;
-    out.app = text.slice(i, k);
-    out.pid = text.slice(k + 1, close);
+    out.app = headerField(text, i, k);
+    out.pid = headerField(text, k + 1, close);
     return after === 58 ? close + 2 : close + 1;
   }
   return i; // a word followed by a space: no tag

@@ -1,3 +1,4 @@
+import { headerField } from './header-field.js';
 import type { ParseOptions } from './parse-options.js';
 import { scanIsoStamp } from './stamp.js';
 import { scanStructuredData } from './structured-data.js';
@@ -29,16 +30,21 @@ export function readRfc5424(text: string, i: number, opts: ParseOptions, out: Sy
   i++;
 
   // HOSTNAME, APP-NAME, PROCID, MSGID: space-separated tokens, `-` for none.
+  // No field may be empty (an absent one is `-`), so a run of spaces is one
+  // separator, not empty fields: `host  app  123` keeps app and procid apart.
   for (let field = 0; field < 4 && i < n; field++) {
+    while (text.charCodeAt(i) === 32) i++;
+    if (i >= n) break;
     let end = text.indexOf(' ', i);
     if (end < 0) end = n;
-    const value = end - i === 1 && text.charCodeAt(i) === 45 ? undefined : text.slice(i, end);
+    const value = end - i === 1 && text.charCodeAt(i) === 45 ? undefined : headerField(text, i, end);
     if (field === 0) out.hostname = value;
     else if (field === 1) out.app = value;
     else if (field === 2) out.pid = value;
     else out.msgid = value;
     i = end + 1;
   }
+  while (text.charCodeAt(i) === 32) i++;
   if (i >= n) return true;
 
   const c = text.charCodeAt(i);

@@ -19,11 +19,16 @@ export interface StampOut {
   time: number;
 }
 
-/** Value of two ASCII digits at `i`, or -1. */
+/**
+ * Value of two ASCII digits at `i`, or -1. Past the end of the text
+ * charCodeAt gives NaN, which fails every comparison: the test is written
+ * so that NaN is "not a digit" (a stamp cut short, `2026-11-21T19:2`, is no
+ * stamp), never a value that slips through the range checks.
+ */
 function digits2(text: string, i: number): number {
   const a = text.charCodeAt(i) - 48;
   const b = text.charCodeAt(i + 1) - 48;
-  if (a < 0 || a > 9 || b < 0 || b > 9) return -1;
+  if (!(a >= 0 && a <= 9 && b >= 0 && b <= 9)) return -1;
   return a * 10 + b;
 }
 
@@ -135,7 +140,7 @@ export function scanBsdStamp(text: string, i: number, zone: Timezone, now: numbe
   let k = i + 4;
   if (text.charCodeAt(k) === 32) k++; // space padding of a one-digit day
   let day = text.charCodeAt(k) - 48;
-  if (day < 0 || day > 9) return -1;
+  if (!(day >= 0 && day <= 9)) return -1; // NaN past the end too
   k++;
   const d2 = text.charCodeAt(k) - 48;
   if (d2 >= 0 && d2 <= 9) {

@@ -28,20 +28,25 @@ export function parseSyslog(text: string, opts: ParseOptions): SyslogMessage {
     structuredData: undefined,
     message: '',
   };
+  // Whitespace before `<PRI>` (some senders put a newline or a space first in a datagram): skipped when a PRI follows.
+  let at = 0;
+  while (isBlank(text.charCodeAt(at))) at++;
   let i = 0;
-  if (text.charCodeAt(0) === 60 /* < */) {
+  if (text.charCodeAt(at) === 60 /* < */) {
     let pri = 0;
-    let k = 1;
-    while (k <= 3) {
+    let k = at + 1;
+    while (k <= at + 3) {
       const d = text.charCodeAt(k) - 48;
-      if (d < 0 || d > 9) break;
+      if (!(d >= 0 && d <= 9)) break;
       pri = pri * 10 + d;
       k++;
     }
-    if (k > 1 && text.charCodeAt(k) === 62 /* > */ && pri <= 191) {
+    if (k > at + 1 && text.charCodeAt(k) === 62 /* > */ && pri <= 191) {
       out.facility = pri >> 3;
       out.severity = pri & 7;
       i = k + 1;
+      // `<38> Mar  7 19:06:53 ...`: spaces between PRI and the header are no part of it (rsyslog skips them too).
+      while (text.charCodeAt(i) === 32) i++;
     }
   }
   if (text.charCodeAt(i) === 49 /* 1 */ && text.charCodeAt(i + 1) === 32) {
@@ -50,6 +55,11 @@ export function parseSyslog(text: string, opts: ParseOptions): SyslogMessage {
   }
   readRfc3164(text, i, opts, out);
   return out;
+}
+
+/** Space, tab, CR or LF. */
+function isBlank(c: number): boolean {
+  return c === 32 || c === 9 || c === 10 || c === 13;
 }
 
 /**

@@ -107,6 +107,15 @@ describe('non-transparent framing (RFC 6587 3.4.2): LF-terminated', () => {
     expect(decode([`<13>${'z'.repeat(100)}`, 'z\n<13>ok\n'])).toEqual(['!too-long', '<13>ok']);
   });
 
+  test('a NUL ends a line as an LF does (senders that end each message with the C string NUL)', () => {
+    expect(decode(['<13>one\0<13>two\0<13>thr', 'ee\0\n<13>four\n'])).toEqual(['<13>one', '<13>two', '<13>three', '<13>four']);
+    expect(decode(['<13>a\0\0\0<13>b'])).toEqual(['<13>a', '<13>b']);
+    // Inside a counted frame a NUL is just a byte of it.
+    expect(decode(['5 ab\0cd<13>x\0'])).toEqual(['ab\0cd', '<13>x']);
+    // A line too long is skipped to its NUL, and the next one read.
+    expect(decode([`${'x'.repeat(70)}\0<13>next\0`])).toEqual(['!too-long', '<13>next']);
+  });
+
   test('empty lines and NULs between frames are separators', () => {
     expect(decode(['\n\n<13>a\n\0\r\n<13>b\n'])).toEqual(['<13>a', '<13>b']);
   });

@@ -129,6 +129,47 @@ describe('RFC 3164', () => {
 });
 
 describe('what senders get wrong', () => {
+  test('a space between PRI and the header, BSD or ISO stamp, RFC 3164 or 5424', () => {
+    expect(parse('<38> Mar  7 19:06:53 mx1 imapd: m')).toMatchObject({ severity: 6, hostname: 'mx1', app: 'imapd', message: 'm' });
+    expect(parse('<54> 2024-01-01T00:01:31+00:00 mx1 app: m')).toMatchObject({ format: 'rfc3164', hostname: 'mx1', app: 'app', message: 'm' });
+    expect(parse('<54> 1 2024-01-01T00:01:31+00:00 mx1 app 12 ID - m')).toMatchObject({ format: 'rfc5424', hostname: 'mx1', app: 'app', pid: '12', message: 'm' });
+  });
+
+  test('a colon right after the clock', () => {
+    const m = parse('<38>Mar  7 19:06:53: mx1 imapd: LOGIN FAILED');
+    expect(m).toMatchObject({ hostname: 'mx1', app: 'imapd', message: 'LOGIN FAILED' });
+    expect(iso(m.time)).toBe('2026-03-07T19:06:53.000Z');
+    expect(parse('<13>Dec 28 16:49:07: mx1 app: m')).toMatchObject({ hostname: 'mx1', app: 'app', message: 'm' });
+  });
+
+  test('runs of spaces between RFC 5424 header fields are one separator each', () => {
+    expect(parse('<13>1 2024-01-01T00:00:00Z  mx1   app  123  ID   -   m')).toMatchObject({ hostname: 'mx1', app: 'app', pid: '123', msgid: 'ID', message: 'm' });
+  });
+
+  test('whitespace or a newline before PRI', () => {
+    for (const lead of [' ', '\n', '\r\n', '\t', '  \n ']) {
+      expect(parse(`${lead}<13>Mar  7 19:06:53 mx1 imapd: m`)).toMatchObject({ facility: 1, hostname: 'mx1', app: 'imapd', message: 'm' });
+    }
+    // Without a PRI after it, nothing is taken for one.
+    expect(parse(' \n<x> text')).toMatchObject({ facility: undefined, message: '\n<x> text' });
+  });
+
+  test('a stamp cut short at the end of the text is no stamp (never NaN fields passing the range checks)', () => {
+    for (const cut of ['2024-01-01T00:00:0', '2024-01-01T00:0', '2024-01-01T00:00:00+01', '2024-01-0']) {
+      const m = parse(`<13>1 ${cut}`);
+      expect(m.format).toBe('rfc3164');
+      expect(m.message).toBe(`1 ${cut}`);
+    }
+    expect(parse('<13>Mar  7 19:06:5').message).toBe('Mar  7 19:06:5');
+    expect(parse('<13>Mar ').message).toBe('Mar ');
+  });
+
+  test('control characters never reach a header field raw: written #ooo as rsyslog does, or the word is no host name', () => {
+    expect(parse('<13>1 2024-01-01T00:00:00Z mx1\nfake ap\tp 1\r2 - - m')).toMatchObject({ hostname: 'mx1#012fake', app: 'ap#011p', pid: '1#0152' });
+    expect(parse('<13>Mar  7 19:06:53 mx1 ima\npd[1\n2]: m')).toMatchObject({ hostname: 'mx1', app: 'ima#012pd', pid: '1#0122', message: 'm' });
+    expect(parse('<13>Mar  7 19:06:53 mx1\nfake imapd: m')).toMatchObject({ hostname: undefined, app: undefined, message: 'mx1\nfake imapd: m' });
+  });
+
   test('no PRI: facility unknown, the header is still read', () => {
     expect(parse('Nov 21 19:28:18 vm imapd: LOGIN FAILED')).toMatchObject({ facility: undefined, severity: undefined, hostname: 'vm', app: 'imapd', message: 'LOGIN FAILED' });
   });
