@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ConfigError, type ConfigLocation } from './config-error.js';
 import { ConfigSet } from './config-set.js';
@@ -115,10 +115,10 @@ export function resolveFilter(set: ConfigSet, name: string, params: Record<strin
     if (v === undefined) return [];
     const base = rawWhere[key] ?? { file: set.files()[0], section: 'Definition', key };
     const out: RegexSource[] = [];
-    v.split('\n').forEach((line, i) => {
-      if (line.trim() === '') return;
-      out.push({ text: line, where: { ...base, ...(base.line ? { line: base.line + i } : {}) } });
-    });
+    for (const line of v.split('\n')) {
+      if (line.trim() === '') continue;
+      out.push(locatedRegex(line, set.files(), base));
+    }
     return out;
   };
 
@@ -153,6 +153,83 @@ export function resolveFilter(set: ConfigSet, name: string, params: Record<strin
     });
   }
   return def;
+}
+
+/**
+ * A regex line with the place it is written, found when first asked for
+ * (only an error message needs it). After interpolation a failregex line
+ * may come from anywhere: `failregex = %(cmnfailre)s` expands to the lines
+ * of `cmnfailre`, `<mdre-<mode>>` to those of `mdre-normal`. The source is
+ * the line of the filter's files whose literal text (what is left without
+ * its `%(name)s` and `<tag>` references) appears in the regex, in order, and
+ * is the longest: that is the line where the regex is really written.
+ */
+function locatedRegex(text: string, files: string[], base: ConfigLocation): RegexSource {
+  let where: ConfigLocation | undefined;
+  return {
+    text,
+    get where(): ConfigLocation {
+      where ??= findRegexLine(text, files) ?? base;
+      return where;
+    },
+  };
+}
+
+function findRegexLine(text: string, files: string[]): ConfigLocation | undefined {
+  let best: ConfigLocation | undefined;
+  let bestScore = 0;
+  for (const file of files) {
+    let lines: string[];
+    try {
+      lines = readFileSync(file, 'utf8').split(/\r?\n/);
+    } catch {
+      continue;
+    }
+    let section = '';
+    let key = '';
+    lines.forEach((raw, i) => {
+      const t = raw.trim();
+      if (t === '' || t.startsWith('#') || t.startsWith(';')) return;
+      let value = t;
+      if (!/^[ \t]/.test(raw)) {
+        const sm = /^\[([^\]]+)\]/.exec(t);
+        if (sm) {
+          section = sm[1]!.trim();
+          key = '';
+          return;
+        }
+        const om = /^([^=:]*?)\s*[=:]\s*(.*)$/.exec(t);
+        if (!om) return;
+        key = om[1]!.toLowerCase();
+        value = om[2]!;
+      }
+      const score = literalScore(value, text);
+      if (score > bestScore) {
+        bestScore = score;
+        best = { file, line: i + 1, section, key };
+      }
+    });
+  }
+  return best;
+}
+
+/** Length of the literal text of `raw` (references removed) when all of it occurs in `text`, in order; else 0. */
+function literalScore(raw: string, text: string): number {
+  let s = raw.replace(/%\([^)]*\)s/g, '\u0000');
+  for (let prev = ''; prev !== s; ) {
+    prev = s;
+    s = s.replace(/<[^<>\s]*>/g, '\u0000');
+  }
+  let at = 0;
+  let score = 0;
+  for (const piece of s.split('\u0000')) {
+    if (piece === '') continue;
+    const i = text.indexOf(piece, at);
+    if (i === -1) return 0;
+    at = i + piece.length;
+    score += piece.length;
+  }
+  return score;
 }
 
 /**

@@ -1,12 +1,41 @@
 import { ConfigError } from '../config/config-error.js';
 import type { RegexSource } from '../config/filter-reader.js';
-import { expandFailTags, forgottenTag, TagError } from './fail-tags.js';
-import { RegexSyntaxError, translatePythonRegex } from './python-regex.js';
+import { ConditionalError, rewriteConditionals } from './conditional-groups.js';
+import { expandFailTags, forgottenTag, leftoverTags, TagError } from './fail-tags.js';
+import { localizeFlags, RegexSyntaxError, translatePythonRegex } from './python-regex.js';
 import { type Clause, requiredLiterals } from './required-literal.js';
 import { PASSWORD_FIELDS } from './password-scrub.js';
 
 /** Groups that carry the failure id or are internal; not reported as fields. */
 const NOT_FIELDS = new Set(['ip4', 'ip6', 'dns', 'content', 'mlfid', 'nofail', 'mlfforget', 'mlfgained', 'mlfpending', 'cidr_']);
+
+/**
+ * A RegExp whose matches report alias groups under the name they stand
+ * for: a conditional group split into copies (conditional-groups.ts) has
+ * `user` in one copy and `user__c1` in the other; only one takes part.
+ */
+class AliasRegExp extends RegExp {
+  constructor(
+    source: string,
+    flags: string,
+    private readonly aliases: ReadonlyArray<readonly [string, string]>,
+  ) {
+    super(source, flags);
+  }
+
+  override exec(s: string): RegExpExecArray | null {
+    const m = super.exec(s);
+    const g = m?.groups;
+    if (g) {
+      for (const [alias, name] of this.aliases) {
+        const v = g[alias];
+        delete g[alias];
+        if (name !== '' && g[name] === undefined) g[name] = v;
+      }
+    }
+    return m;
+  }
+}
 
 /** Group names fail2ban gives a failure id: the address, a host name, or any id. */
 const ID_GROUPS = ['fid', 'ip4', 'ip6', 'dns', 'mlfid'];
@@ -32,7 +61,10 @@ export class CompiledRegex {
    */
   readonly fieldGroups: ReadonlyArray<{ group: string; field: string; alt: boolean }>;
 
-  constructor(src: RegexSource, role: RegexRole, opts: { useDns: boolean }) {
+  /** Tag-shaped text kept as text (`<NOSRV>`), as fail2ban keeps it. */
+  readonly keptTags: readonly string[];
+
+  constructor(src: RegexSource, role: RegexRole, opts: { useDns: boolean; multiline?: boolean }) {
     this.text = src.text;
     const where = src.where;
     const fail = (what: string) =>
@@ -46,18 +78,27 @@ export class CompiledRegex {
     }
     const left = forgottenTag(py);
     if (left) throw fail(`unknown tag ${left}`);
+    this.keptTags = leftoverTags(py);
     if (py.trim() === '') throw fail('empty regex');
+    py = localizeFlags(py);
+    let aliases = new Map<string, string>();
     let source: string;
     let flags: string;
     try {
-      ({ source, flags } = translatePythonRegex(py));
+      ({ pattern: py, aliases } = rewriteConditionals(py));
+      ({ source, flags } = translatePythonRegex(py, { multiline: opts.multiline === true }));
     } catch (err) {
-      if (err instanceof RegexSyntaxError) throw fail(`broken regex: ${err.message.replace(/ of ".*$/s, '')}`);
+      if (err instanceof RegexSyntaxError || err instanceof ConditionalError) {
+        throw fail(`broken regex: ${err.message.replace(/ of ".*$/s, '')}`);
+      }
       throw err;
     }
-    this.re = new RegExp(source, flags);
+    this.re = aliases.size > 0 ? new AliasRegExp(source, flags, [...aliases]) : new RegExp(source, flags);
     const names = new Set<string>();
-    for (const m of source.matchAll(/\(\?<([A-Za-z_]\w*)>/g)) names.add(m[1]!);
+    for (const m of source.matchAll(/\(\?<([A-Za-z_]\w*)>/g)) {
+      const name = aliases.get(m[1]!) ?? m[1]!;
+      if (name !== '') names.add(name);
+    }
     this.groups = names;
     const fg: Array<{ group: string; field: string; alt: boolean }> = [];
     for (const g of names) {
@@ -67,7 +108,6 @@ export class CompiledRegex {
     }
     this.fieldGroups = fg;
     this.literals = requiredLiterals(source, flags);
-    if (role === 'prefregex' && /\\n|\(\?m\)/.test(py)) throw fail('multi-line prefregex is not supported');
   }
 
   /** Does it capture a failure id (an address, host name or `<F-ID>`)? */

@@ -53,18 +53,19 @@ export class TagError extends Error {
 }
 
 /**
- * Replace fail2ban's regex tags. `<SKIPLINES>` (multi-line buffering) is
- * refused. Any other `<NAME>` is left as written; the caller decides
- * whether a leftover looks like a forgotten tag.
+ * Replace fail2ban's regex tags. `<SKIPLINES>` stands for any number of
+ * whole lines of the multi-line buffer (lazily), captured as `skiplinesN` so
+ * the buffer keeps them for later matches, as fail2ban does. Any other
+ * `<NAME>` is left as written, as fail2ban leaves it (`<NOSRV>` in
+ * haproxy-http-auth is literal text of the log).
  */
 export function expandFailTags(regex: string, opts: { useDns?: boolean } = {}): string {
   const open = new Set<string>();
+  let skip = 0;
   return regex.replace(TAG_RE, (tag) => {
     const tn = tag.slice(1, -1);
     if (tn === 'HOST') return opts.useDns ? R_HOST_DNS : R_ADDR;
-    if (tn === 'SKIPLINES') {
-      throw new TagError('<SKIPLINES> needs multi-line buffering, which fleetban does not support yet');
-    }
+    if (tn === 'SKIPLINES') return `\\n(?P<skiplines${skip++}>(?:(?:.*\\n)*?))`;
     const fixed = STATIC_TAGS[tn];
     if (fixed !== undefined) return fixed;
     const m = CUSTOM_RE.exec(tn);
@@ -79,17 +80,29 @@ export function expandFailTags(regex: string, opts: { useDns?: boolean } = {}): 
 }
 
 /**
- * A tag-shaped leftover that was most likely meant as a tag: upper-case
- * like `<HOST>`, an `F-` field, or a config tag like `<__prefix_line>` or
- * `<lt_file/x>`. Plain lower-case words (`<root>`) may be literal text.
+ * Every tag-shaped leftover after expansion, in order: kept as text (as
+ * fail2ban keeps them), shown by `fleetban regex` so a typo is visible.
+ */
+export function leftoverTags(regex: string): string[] {
+  const out: string[] = [];
+  const re = /(?<!\(\?P?)(?<!\(\?P=)<(\/?[A-Za-z0-9_\-/]+)>/g;
+  for (let m = re.exec(regex); m; m = re.exec(regex)) out.push(m[0]);
+  return out;
+}
+
+/**
+ * A leftover that can only be a configuration tag nobody defined: a
+ * `<__prefix_line>`, `<lt_file/x>` or `<mdre-nosuch>` shape, never text of
+ * a log. fail2ban would keep it as text and silently never match; fleetban
+ * refuses it, naming it. Upper-case leftovers (`<NOSRV>`, `<SECURITY_LOG>`)
+ * and unopened `</F-...>` are kept as text, where fail2ban keeps them.
  */
 export function forgottenTag(regex: string): string | undefined {
   const re = /(?<!\(\?P?)(?<!\(\?P=)<(\/?[A-Za-z0-9_\-/]+)>/g;
   for (let m = re.exec(regex); m; m = re.exec(regex)) {
     const name = m[1]!;
-    if (/^\/?F-/.test(name) || /^[A-Z][A-Z0-9_]*$/.test(name) || name.startsWith('_') || name.includes('/') || /^[a-z0-9]+(?:[-_][a-z0-9<>]+)+$/.test(name)) {
-      return m[0];
-    }
+    if (/^\/?F-/.test(name) || /^[A-Z][A-Z0-9_]*$/.test(name)) continue;
+    if (name.startsWith('_') || name.includes('/') || /^[a-z0-9]+(?:[-_][a-z0-9<>]+)+$/.test(name)) return m[0];
   }
   return undefined;
 }

@@ -22,8 +22,9 @@
  *   \A \Z            -> ^ $ (no multiline flag), else lookarounds
  *   ]  first in a class is a literal, as in Python
  *   \a, octal escapes, \U........ -> their JavaScript spelling
- * Refused, naming the construct: conditional groups (?(name)yes|no), atomic
- * groups (?>...), possessive quantifiers (*+ ++ ?+), \N{...}, the L flag,
+ * Conditional groups (?(name)yes|no) are rewritten before this step
+ * (conditional-groups.ts); one that reaches the translator is refused.
+ * Refused, naming the construct: atomic groups (?>...), possessive quantifiers (*+ ++ ?+), \N{...}, the L flag,
  * global flags in the middle of a pattern (Python 3.11 refuses these too).
  */
 
@@ -96,8 +97,13 @@ class Translator {
   private groupCount = 0;
   private readonly groupNames = new Set<string>();
 
-  constructor(private readonly src: string) {
+  constructor(
+    private readonly src: string,
+    multiline = false,
+  ) {
     this.flags = { i: false, s: false, m: false, x: false };
+    // fail2ban compiles with re.MULTILINE when the filter buffers lines (maxlines > 1).
+    this.globalFlags.m = multiline;
   }
 
   private fail(what: string, at = this.i): never {
@@ -318,7 +324,7 @@ class Translator {
       // to the comment in JavaScript; keep the atom boundary explicit.
       this.out += '(?:)';
     } else if (rest.startsWith('?(')) {
-      this.fail('conditional groups (?(name)yes|no) have no JavaScript form; rewrite the regex without them', start);
+      this.fail('conditional groups (?(name)yes|no) have no JavaScript form here (see conditional-groups.ts)', start);
     } else if (rest.startsWith('?>')) {
       this.fail('atomic groups (?>...) have no JavaScript form', start);
     } else if ((m = /^\?([aiLmsux]*)(?:-([imsx]+))?(:|\))/.exec(rest))) {
@@ -557,11 +563,22 @@ function foldRange(lo: number, hi: number): string[] {
 }
 
 /**
+ * fail2ban's own rewrite before it compiles a regex (failregex.py): a group
+ * that starts with global flags, `((?i)LOGIN|PLAIN)` or `(?:(?i)expn|vrfy)`,
+ * becomes a scoped group `(?i:LOGIN|PLAIN)` (the capture is dropped, as
+ * fail2ban drops it). It is a text substitution there, applied anywhere
+ * except after a backslash; so it is here.
+ */
+export function localizeFlags(py: string): string {
+  return py.replace(/(?<!\\)\((?:\?:)?(\(\?[a-z]+)\)/g, '$1:');
+}
+
+/**
  * Rewrite a Python regex as JavaScript, or throw RegexSyntaxError naming the
  * construct. The result is checked by compiling it.
  */
-export function translatePythonRegex(py: string): TranslatedRegex {
-  const t = new Translator(py).translate();
+export function translatePythonRegex(py: string, opts: { multiline?: boolean } = {}): TranslatedRegex {
+  const t = new Translator(py, opts.multiline === true).translate();
   try {
     new RegExp(t.source, t.flags);
   } catch (err) {

@@ -123,10 +123,16 @@ describe('filter errors name the file, the line and the key', () => {
     expect(e.message).toMatch(/broken regex/);
   });
 
-  it('a conditional group, naming the regex', () => {
-    conf({ 'filter.d/cond.conf': '[Definition]\nfailregex = ^(?P<a>x)?(?(a)y|z) <HOST>$\n' });
+  it('a conditional group that cannot be translated exactly, at the line where the regex is written', () => {
+    conf({
+      'filter.d/cond.conf':
+        '[Definition]\nok = ^ok <HOST>$\n# a comment between\nbroken = ^(?P<a>x)*(?(a)y|z) <HOST>$\nfailregex = %(ok)s\n            %(broken)s\n',
+    });
     const e = errorOf(() => loadFilter(dir, 'cond'));
-    expect(e.message).toMatch(/cond\.conf:2: \[Definition\] failregex: .*conditional groups .*\(\?\(a\)y\|z\)/);
+    expect(e.message).toMatch(/cond\.conf:4: \[Definition\] broken: .*repeated.*\(\?\(a\)y\|z\)/);
+    // One fleetban translates: it loads.
+    conf({ 'filter.d/cond2.conf': '[Definition]\nfailregex = ^(?P<a>x)?(?(a)y|z) <HOST>$\n' });
+    expect(loadFilter(dir, 'cond2').matchLine('xy 203.0.113.5').kind).toBe('failure');
   });
 
   it('an unknown tag', () => {
