@@ -8,6 +8,8 @@ export interface MessageCounts {
   received: number;
   parsed: number;
   dropped: Record<string, number>;
+  /** UDP listeners: datagrams the kernel dropped on the socket (receive buffer full), never received by fleetban. */
+  kernelDrops?: number;
 }
 
 /**
@@ -72,6 +74,9 @@ export class Metrics {
         () => read().flatMap((m) =>
           Object.entries(m.dropped).map(([reason, value]) => ({ labels: { [label]: m.name, reason } as Record<typeof label | 'reason', string>, value }))), 'counter');
     }
+    fromProvider(reg, 'fleetban_messages_kernel_dropped_total',
+      'UDP datagrams the kernel dropped before fleetban could read them (the socket receive buffer was full), by listener: the socket\'s own count, not part of received.', ['source'],
+      () => provider.sources().flatMap((m) => (m.kernelDrops === undefined ? [] : [{ labels: { source: m.name }, value: m.kernelDrops }])), 'counter');
     fromProvider(reg, 'fleetban_failures_total', 'Failures matched, by jail and filter.', ['jail', 'filter'],
       () => provider.failures().map((f) => ({ labels: { jail: f.jail, filter: f.filter }, value: f.count })), 'counter');
     fromProvider(reg, 'fleetban_bans_active', 'Bans in force, by jail.', ['jail'],

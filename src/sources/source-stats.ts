@@ -34,9 +34,20 @@ export interface ConnectionCounters {
   tlsFailed: number;
 }
 
+/** A listener's counters; a UDP listener's also carry the kernel's count of what never reached us. */
+export interface SourceCounters extends Counters {
+  /**
+   * UDP only: datagrams the kernel dropped because the socket's receive
+   * buffer was full, from the socket's own counter (udp-socket-drops.ts).
+   * Not in `received`: fleetban never saw them. Absent where the kernel
+   * does not say (not Linux).
+   */
+  kernelDrops?: number;
+}
+
 export interface SourceStats {
   /** Per listener, keyed like `udp 127.0.0.1:514` or `tls [::]:6514`. Listeners closed by a reload keep their counts. */
-  sources: Record<string, Counters>;
+  sources: Record<string, SourceCounters>;
   /** Per sending address (canonical IP). At most MAX_SENDERS of them; later ones are counted under `other`. */
   senders: Record<string, Counters>;
   connections: ConnectionCounters;
@@ -64,6 +75,38 @@ export class StatsBook {
     tlsFailed: 0,
   };
 
+  /**
+   * Kernel drop counts of UDP listeners: a reader of the open socket's
+   * count (`read`, none while closed), its last reading, the sum of the
+   * listener's earlier sockets, and whether the kernel ever answered.
+   */
+  private readonly kernel = new Map<string, { read: (() => number | undefined) | undefined; last: number; earlier: number; known: boolean }>();
+
+  /** The listener `key` now has a socket whose kernel drop count `read` gives. */
+  watchKernelDrops(key: string, read: () => number | undefined): void {
+    this.retireKernelDrops(key);
+    const k = this.kernel.get(key);
+    if (k) k.read = read;
+    else this.kernel.set(key, { read, last: 0, earlier: 0, known: false });
+  }
+
+  /** The socket of `key` is closing: its count is kept, and later sockets of the listener add to it. */
+  retireKernelDrops(key: string): void {
+    const k = this.kernel.get(key);
+    if (!k?.read) return;
+    this.readKernel(k);
+    k.earlier += k.last;
+    k.last = 0;
+    k.read = undefined;
+  }
+
+  private readKernel(k: { read: (() => number | undefined) | undefined; last: number; known: boolean }): void {
+    const now = k.read?.();
+    if (now === undefined) return;
+    k.last = now;
+    k.known = true;
+  }
+
   source(key: string): Counters {
     let c = this.sources.get(key);
     if (!c) this.sources.set(key, (c = newCounters()));
@@ -88,8 +131,13 @@ export class StatsBook {
       return out;
     };
     const k = this.connections;
+    const sources: Record<string, SourceCounters> = copy(this.sources);
+    for (const [key, k] of this.kernel) {
+      this.readKernel(k);
+      if (k.known && sources[key]) sources[key].kernelDrops = k.earlier + k.last;
+    }
     return {
-      sources: copy(this.sources),
+      sources,
       senders: copy(this.senders),
       connections: { ...k, refused: { ...k.refused } },
     };

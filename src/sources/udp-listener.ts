@@ -4,6 +4,7 @@ import { listenError, listenerName } from './listen-error.js';
 import type { ListenerContext } from './listener-context.js';
 import type { Counters } from './source-stats.js';
 import { toLogEvent } from './syslog-event.js';
+import { UdpSocketDrops } from './udp-socket-drops.js';
 import { DEFAULT_MAX_PENDING_BYTES, UdpReceiveThread, type UdpBatch } from './udp-receive-thread.js';
 
 /**
@@ -13,7 +14,9 @@ import { DEFAULT_MAX_PENDING_BYTES, UdpReceiveThread, type UdpBatch } from './ud
  * thread is doing (udp-receive-thread.ts), and the pipeline's queue, which
  * takes UDP events even above its high-water mark. What is lost anyway is
  * counted as overload, per listener and per sender: datagrams the thread
- * could not hand over, and events the sink reports it dropped.
+ * could not hand over, and events the sink reports it dropped. What the
+ * kernel drops before the thread reads it (a full receive buffer) only the
+ * kernel knows: its count for the socket is shown as `kernelDrops`.
  */
 export class UdpListener {
   readonly name: string;
@@ -47,9 +50,12 @@ export class UdpListener {
       throw listenError(this.name, err);
     }
     this.thread = thread;
+    const kernel = new UdpSocketDrops(this.address.host, thread.port, isIP(this.address.host) === 6 ? 'udp6' : 'udp4');
+    this.ctx.stats.watchKernelDrops(this.name, () => kernel.read());
     thread.onUnexpectedExit = () => {
       if (this.thread !== thread) return;
       this.thread = undefined;
+      this.ctx.stats.retireKernelDrops(this.name);
       // Never stay deaf in silence: a listener that stopped reading is a hole in the fleet's protection.
       this.ctx.logger.error({ listener: this.name }, 'udp receive thread ended unexpectedly; starting a new one');
       this.start().catch((err: Error) => this.ctx.logger.error({ listener: this.name, err: err.message }, 'udp listener lost'));
@@ -71,6 +77,7 @@ export class UdpListener {
   async close(): Promise<void> {
     const t = this.thread;
     this.thread = undefined;
+    if (t) this.ctx.stats.retireKernelDrops(this.name);
     await t?.close();
   }
 
