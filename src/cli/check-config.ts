@@ -2,6 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../config/config-error.js';
 import { ConfigSet } from '../config/config-set.js';
+import { LOG_TEXT_REFUSED, readAction } from '../config/action-reader.js';
 import { formatListenAddress } from '../config/values.js';
 import { formatTimeValue } from '../config/time-value.js';
 import { formatScope } from '../jails/jail-config.js';
@@ -31,6 +32,19 @@ export async function checkConfigCommand(o: { confDir: string }): Promise<number
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err;
         if (!errors.includes(err.message)) errors.push(err.message);
+        continue;
+      }
+      if (dir === 'action.d' && file.endsWith('.conf')) {
+        // An action no jail uses yet, read with its own defaults: a value from
+        // a log line standing where a second parser reads it is reported now,
+        // not when a jail starts using the file. Other problems (a tag only a
+        // jail can give) wait for the jail that uses it.
+        try {
+          readAction(join(o.confDir, dir), { name: file.slice(file.lastIndexOf('/') + 1, -'.conf'.length), params: {} }, 'check-config');
+        } catch (err) {
+          if (!(err instanceof ConfigError)) throw err;
+          if (LOG_TEXT_REFUSED.test(err.reason) && !errors.includes(err.message)) errors.push(err.message);
+        }
       }
     }
   }

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { CommandTemplate, isDynamicTag } from '../fleet/command-template.js';
+import { CommandTemplate, TemplateError, isDynamicTag } from '../fleet/command-template.js';
 import { ConfigError } from './config-error.js';
 import { ConfigSet } from './config-set.js';
 import { substituteTags, type NamedSpec } from './tags.js';
@@ -63,6 +63,9 @@ export interface ActionSpec {
   dryRun: boolean;
   families: Record<ActionFamily, ActionCommands>;
 }
+
+/** The reason of every refusal of a value from a log line (check-config picks them out). */
+export const LOG_TEXT_REFUSED = /^<[^ <>]+> carries text from log lines/;
 
 /** Checked: it goes into commands as it is. */
 const HOSTNAME = /^[A-Za-z0-9.-]+$/.test(hostname()) ? hostname() : 'localhost';
@@ -154,9 +157,16 @@ function readFamily(conf: ConfigSet, params: Record<string, string>, jailOptions
     const where = conf.where('Definition', cond && conf.has('Definition', key + cond) ? key + cond : key);
     return substituteTags(raw, staticTag, { ...where, section: 'Definition', key });
   };
-  const fail = (key: string, message: string): ConfigError => {
+  const fail = (key: string, message: string, tag?: string): ConfigError => {
     const k = cond && conf.has('Definition', key + cond) ? key + cond : key;
-    return conf.error('Definition', k, message);
+    const where = conf.where('Definition', k);
+    if (tag === undefined || !where) return conf.error('Definition', k, message);
+    // A multi-line command: name the line the tag is written on, when it is
+    // written in the value itself (not brought in by another option).
+    const raw = conf.getRaw('Definition', k) ?? '';
+    const at = raw.indexOf(`<${tag}>`);
+    const line = at === -1 ? where.line : where.line + (raw.slice(0, at).match(/\n/g)?.length ?? 0);
+    return new ConfigError(message, { file: where.file, line, section: 'Definition', key: k });
   };
 
   const out: ActionCommands = {};
@@ -199,12 +209,13 @@ function readFamily(conf: ConfigSet, params: Record<string, string>, jailOptions
 function compile(
   text: string,
   key: string,
-  fail: (key: string, message: string) => ConfigError,
+  fail: (key: string, message: string, tag?: string) => ConfigError,
   opts: { allowUntrusted?: boolean },
 ): CommandTemplate {
   try {
     return CommandTemplate.compile(text, opts);
   } catch (err) {
+    if (err instanceof TemplateError) throw fail(key, err.message, err.tag);
     throw fail(key, (err as Error).message);
   }
 }

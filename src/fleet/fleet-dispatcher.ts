@@ -19,6 +19,8 @@ export interface ActiveBan {
   scope: Scope;
   origins: string[];
   fields?: Record<string, string>;
+  /** The matched lines (passwords removed), for <matches> in actions. */
+  matches?: string[];
 }
 
 /** One host, as `fleetban hosts` shows it. */
@@ -295,8 +297,11 @@ export class FleetDispatcher extends EventEmitter {
   private logDryRun(host: string, a: ActionSpec, op: QueuedOp, now: number): void {
     const c = a.families[familyName(op.ip)];
     const t = op.op === 'ban' ? c.actionban : c.actionunban;
-    const command = t?.render({ ...op, now }) ?? '';
-    this.log.info({ host, jail: op.jail, action: a.actname, ip: op.ip, command }, `dry-run: would ${op.op}`);
+    const values = { ...op, now };
+    const command = t?.render(values) ?? '';
+    // Values from log lines are shown apart from the command, as they travel.
+    const data = Object.fromEntries((t?.data(values) ?? []).map((d) => [d.name, d.value]));
+    this.log.info({ host, jail: op.jail, action: a.actname, ip: op.ip, command, ...(Object.keys(data).length ? { data } : {}) }, `dry-run: would ${op.op}`);
   }
 
   private settled(host: string, list: SettledOp[]): void {
@@ -446,6 +451,7 @@ function opOf(d: ActiveBan, want: LedgerWant): QueuedOp {
     failures: d.failures,
     time: d.since,
     fields: d.fields ?? {},
+    matches: d.matches,
     until: d.until,
     restored: false,
   };

@@ -8,6 +8,8 @@ export interface QueuedOp extends HostOp {
   until: number | null;
   /** Sent again by reconciliation rather than decided just now (fail2ban's <restored>). */
   restored: boolean;
+  /** The matched lines of the ban, passwords removed (for <matches>; values from logs travel as data). */
+  matches?: string[];
   /** Its batch failed: send it alone, to find out which ban the host refuses. */
   alone?: boolean;
 }

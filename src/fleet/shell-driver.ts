@@ -71,7 +71,7 @@ export class ShellDriver implements HostDriver {
       const single = unit.want === 'ban' ? c.actionban : c.actionunban;
       const batch = unit.want === 'ban' ? c.banBatch : c.unbanBatch;
       if (unit.ops.length === 1 && single !== undefined) {
-        body += `( ${single.render(values(unit.ops[0]!, now))}\n) </dev/null 2>&1 || __fb=$?\n`;
+        body += `( ${single.script(values(unit.ops[0]!, now))}\n) </dev/null 2>&1 || __fb=$?\n`;
       } else if (batch !== undefined) {
         // The lines hold only canonical addresses and numbers (batch lines may
         // not use log text), and the quoted delimiter turns off expansion.
@@ -80,7 +80,7 @@ export class ShellDriver implements HostDriver {
         for (const op of unit.ops) lines += `${batch.line.render(values(op, now))}\n`;
         body += `( ${batch.command}\n) 2>&1 <<'${delim}' || __fb=$?\n${lines}${delim}\n`;
       } else if (single !== undefined) {
-        for (const op of unit.ops) body += `( ${single.render(values(op, now))}\n) </dev/null 2>&1 || __fb=$?\n`;
+        for (const op of unit.ops) body += `( ${single.script(values(op, now))}\n) </dev/null 2>&1 || __fb=$?\n`;
       }
     }
     return `__fb=0\n${body}echo "${this.nonce} ${id} $__fb"\n`;
@@ -135,6 +135,7 @@ function values(op: QueuedOp, now: number): TagValues {
     time: op.time,
     restored: op.restored,
     fields: op.fields,
+    matches: op.matches,
     now,
   };
 }

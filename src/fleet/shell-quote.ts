@@ -1,162 +1,44 @@
 /**
- * Quoting for POSIX sh. Every value fleetban puts into a remote command that
- * is not a canonical IP address or a number goes through here.
+ * How values reach POSIX sh.
+ *
+ * Values from log lines are never quoted into command text. They travel as
+ * data: each is written as printf octal escapes (`\101` for `A`), which hold
+ * only backslashes and digits whatever the value's bytes, and decoded by the
+ * remote shell's own printf into a variable. Quotes, `$`, backticks,
+ * newlines, carriage returns, invalid UTF-8: every byte but NUL arrives as it
+ * was, and no byte of the value is ever read by the shell's parser. NUL
+ * cannot be held in a shell variable (nor in an environment variable, where
+ * fail2ban passes its `$f2bV_` values) and is dropped.
  */
 
-/** `it's` -> `'it'\''s'`: one word for sh, whatever the bytes (NUL cannot travel and is dropped). */
+/** `it's` -> `'it'\''s'`: one word for sh, for the few values fleetban quotes (its own ssh options). */
 export function shellQuote(value: string): string {
   return `'${value.replace(/\0/g, '').replace(/'/g, `'\\''`)}'`;
 }
 
-/**
- * Where in a command a tag stands, as sh will read it. The replacement differs
- * per context so that the value is one literal word in each.
- */
-export type ShellContext = 'bare' | 'single' | 'double' | 'comment' | 'unsafe';
-
-/** The replacement text for an untrusted value standing in `ctx`. */
-export function quoteFor(ctx: ShellContext, value: string): string {
-  const q = shellQuote(value);
-  switch (ctx) {
-    case 'bare':
-      return q;
-    // Close the surrounding quote, add the single-quoted word, reopen it: sh
-    // joins adjacent quoted parts into one word.
-    case 'single':
-      return `'${q}'`;
-    case 'double':
-      return `"${q}"`;
-    // A comment ends at a newline, so a value with one would escape it: drop it.
-    case 'comment':
-      return '';
-    case 'unsafe':
-      throw new Error('a value cannot be placed here safely');
-  }
-}
-
-/**
- * The sh context at each offset of `text`, as far as fleetban needs it:
- * quotes, backslash escapes, `$( )` nesting and comments. Regions sh reads
- * in ways that are hard to quote for (backticks, `${...}`, `$((...))`, and
- * everything after a here-document operator) are 'unsafe'.
- */
-export function shellContexts(text: string): ShellContext[] {
-  const out: ShellContext[] = new Array(text.length);
-  // Each frame: the quote we are in within one $( ) level.
-  type Frame = { kind: 'top' | 'dq' };
-  const stack: Frame[] = [{ kind: 'top' }];
-  let single = false;
-  let comment = false;
-  let unsafeDepth = 0; // inside `...`, ${...} or $((...)): count the closers to find
-  let unsafeCloser = '';
-  let heredoc = false;
-  let prevWordBreak = true;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    const frame = stack[stack.length - 1]!;
-    if (heredoc) {
-      out[i] = 'unsafe';
-      continue;
-    }
-    if (unsafeDepth > 0) {
-      out[i] = 'unsafe';
-      if (unsafeCloser === '`' && c === '`') unsafeDepth = 0;
-      else if (unsafeCloser === '}' && c === '{') unsafeDepth++;
-      else if (unsafeCloser === '}' && c === '}') unsafeDepth--;
-      else if (unsafeCloser === '))' && c === '(') unsafeDepth++;
-      else if (unsafeCloser === '))' && c === ')') {
-        unsafeDepth--;
-        if (unsafeDepth === 1 && text[i + 1] === ')') {
-          out[++i] = 'unsafe';
-          unsafeDepth = 0;
-        }
-      }
-      continue;
-    }
-    if (comment) {
-      out[i] = 'comment';
-      if (c === '\n') {
-        comment = false;
-        prevWordBreak = true;
-      }
-      continue;
-    }
-    if (single) {
-      out[i] = 'single';
-      if (c === "'") single = false;
-      continue;
-    }
-    const inDq = frame.kind === 'dq';
-    out[i] = inDq ? 'double' : 'bare';
-    if (c === '\\') {
-      // The escaped character is literal; a tag cannot start there.
-      if (i + 1 < text.length) out[++i] = inDq ? 'double' : 'bare';
-      prevWordBreak = false;
-      continue;
-    }
-    if (c === '`') {
-      out[i] = 'unsafe';
-      unsafeDepth = 1;
-      unsafeCloser = '`';
-      continue;
-    }
-    if (c === '$' && text[i + 1] === '{') {
-      out[i] = 'unsafe';
-      out[++i] = 'unsafe';
-      unsafeDepth = 1;
-      unsafeCloser = '}';
-      continue;
-    }
-    if (c === '$' && text[i + 1] === '(' && text[i + 2] === '(') {
-      out[i] = out[i + 1] = out[i + 2] = 'unsafe';
-      i += 2;
-      unsafeDepth = 2;
-      unsafeCloser = '))';
-      continue;
-    }
-    if (c === '$' && text[i + 1] === '(') {
-      out[++i] = out[i - 1]!;
-      stack.push({ kind: 'top' });
-      prevWordBreak = true;
-      continue;
-    }
-    if (inDq) {
-      if (c === '"') stack.pop();
-      continue;
-    }
-    // Unquoted.
-    if (c === "'") {
-      single = true;
-      prevWordBreak = false;
-      continue;
-    }
-    if (c === '"') {
-      stack.push({ kind: 'dq' });
-      prevWordBreak = false;
-      continue;
-    }
-    if (c === '(') {
-      // A subshell: its own level, closed by the matching ')'.
-      stack.push({ kind: 'top' });
-      prevWordBreak = true;
-      continue;
-    }
-    if (c === ')' && stack.length > 1) {
-      stack.pop();
-      prevWordBreak = true;
-      continue;
-    }
-    if (c === '#' && prevWordBreak) {
-      out[i] = 'comment';
-      comment = true;
-      continue;
-    }
-    if (c === '<' && text[i + 1] === '<') {
-      heredoc = true;
-      out[i] = 'unsafe';
-      continue;
-    }
-    prevWordBreak = /[\s;&|()<>]/.test(c);
+/** A value as printf octal escapes of its UTF-8 bytes, NUL dropped. */
+export function octalEscapes(value: string): string {
+  let out = '';
+  for (const b of Buffer.from(value, 'utf8')) {
+    if (b === 0) continue;
+    out += `\\${b.toString(8).padStart(3, '0')}`;
   }
   return out;
+}
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Shell text that sets and exports one variable per value:
+ *   f2bV_F_USER=$(printf '\044\050...x'); f2bV_F_USER=${f2bV_F_USER%x}; export f2bV_F_USER
+ * The trailing x keeps the newlines a command substitution would strip at
+ * the end of the value. Names are fleetban's own (command-template.ts).
+ */
+export function dataAssignments(values: readonly { name: string; value: string }[]): string {
+  const out: string[] = [];
+  for (const { name, value } of values) {
+    if (!NAME.test(name)) throw new Error(`not a variable name: ${JSON.stringify(name)}`);
+    out.push(`${name}=$(printf '${octalEscapes(value)}x'); ${name}=\${${name}%x}; export ${name}`);
+  }
+  return out.join('\n');
 }

@@ -122,6 +122,24 @@ describe('reading action.d files', () => {
     expect(() => fromText('[Definition]\nactionban = echo `echo <F-USER>` <ip>\n')).toThrow(/\[Definition\] actionban: <F-USER> carries text from log lines/);
   });
 
+  it('refuses a value from a log line where a second parser reads it, naming the file, the line the tag is on and the tag', () => {
+    const refused = (text: string) => {
+      try {
+        fromText(text);
+      } catch (err) {
+        return (err as ConfigError).message;
+      }
+      throw new Error('accepted');
+    };
+    expect(refused('[Definition]\nactionban = logger "<ip>"\n            sh -c "logger <F-USER>"\n')).toMatch(
+      /^action\.d\/test\.conf:3: \[Definition\] actionban: <F-USER> carries text from log lines and the command runs sh/,
+    );
+    expect(refused('[Definition]\nactionban = eval "logger <matches>"\n')).toMatch(/^action\.d\/test\.conf:2: \[Definition\] actionban: <matches> carries text .* eval/);
+    expect(refused("[Definition]\nactionunban = x=1\n  y=2\n  logger 'user <F-USER>'\n")).toMatch(/^action\.d\/test\.conf:4: \[Definition\] actionunban: <F-USER> .* single quotes/);
+    // Through another option of the file: the line of the key that uses it.
+    expect(refused('[Definition]\nactionban = %(_log)s\n_log = bash -c "logger <F-USER>"\n')).toMatch(/^action\.d\/test\.conf:2: \[Definition\] actionban: <F-USER> .* bash/);
+  });
+
   it('names a missing action', () => {
     expect(() => readAction(ACTION_DIR, { name: 'no-such-action', params: {} }, 'j')).toThrow(/no action "no-such-action"/);
     expect(() => readAction(ACTION_DIR, { name: '../fleet', params: {} }, 'j')).toThrow(/not an action name/);

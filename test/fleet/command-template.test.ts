@@ -1,13 +1,20 @@
-import { execFileSync } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { CommandTemplate, bantimeLeft, type TagValues } from '../../src/fleet/command-template.js';
+import { octalEscapes } from '../../src/fleet/shell-quote.js';
 
 const base: TagValues = { ip: '203.0.113.9', bantime: 600, until: 1_000_600_000, failures: 5, time: 1_000_000_000, restored: false, fields: {}, now: 1_000_000_000 };
 
-/** What sh prints when it runs the rendered command. */
+/** What the real /bin/sh prints when it runs the command for a ban, as the shell driver sends it. */
 function run(template: string, v: Partial<TagValues> = {}): string {
-  return execFileSync('/bin/sh', ['-c', CommandTemplate.compile(template).render({ ...base, ...v })], { encoding: 'utf8' });
+  return execFileSync('/bin/sh', ['-c', CommandTemplate.compile(template).script({ ...base, ...v })], { encoding: 'utf8' });
 }
+
+const scratch = mkdtempSync(join(tmpdir(), 'fleetban-ct-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 const HOSTILE = [
   '$(reboot)',
@@ -15,13 +22,18 @@ const HOSTILE = [
   "it's",
   '"double"',
   'two\nlines',
+  'trailing newlines\n\n',
+  'carriage\rreturn',
   'a; reboot',
   "'; reboot; '",
   '"; reboot; "',
   '\\',
+  '\\\\"',
   '${PATH}',
   '$((1+1))',
   '| & > < * ? ~ #',
+  '%s %n %b \\c',
+  'ünïcødé ✓',
   '',
 ];
 
@@ -42,15 +54,40 @@ describe('rendering action commands', () => {
     expect(run('echo <bantime> <bantime-left>', { until: null, bantime: -1 })).toBe('-1 0\n');
   });
 
-  it.each(HOSTILE)('passes the log field %j to the command as one literal word, bare or quoted', (user) => {
+  it('refuses to put anything but a canonical address into a command', () => {
+    const t = CommandTemplate.compile('ip route add unreachable <ip>');
+    expect(() => t.render({ ...base, ip: '203.0.113.9; reboot' })).toThrow(/not a canonical address/);
+    expect(() => t.render({ ...base, ip: '2001:DB8::1' })).toThrow(/not a canonical address/);
+    expect(t.render({ ...base, ip: '2001:db8::/64' })).toBe('ip route add unreachable 2001:db8::/64');
+  });
+
+  it.each(HOSTILE)('passes the log field %j to the command as data, byte for byte', (user) => {
     const fields = { user };
     expect(run(`printf '[%s]' <F-USER>`, { fields })).toBe(`[${user}]`);
     expect(run(`printf '[%s]' "<F-USER>"`, { fields })).toBe(`[${user}]`);
     expect(run(`printf '[%s]' "user=<F-USER>!"`, { fields })).toBe(`[user=${user}!]`);
-    expect(run(`printf '[%s]' 'user=<F-USER>!'`, { fields })).toBe(`[user=${user}!]`);
-    expect(run(`printf '[%s]' "$(printf '%s' "<F-USER>")"`, { fields })).toBe(`[${user}]`);
-    // A comment: the value is dropped, a newline in it cannot end the comment.
+    expect(run(`printf '[%s]' "$(printf '%s' "<F-USER>")"`, { fields }).replace(/\n+\]$/, ']')).toBe(`[${user.replace(/\n+$/, '')}]`);
+    expect(run(`x=<F-USER>; printf '[%s]' "$x"`, { fields })).toBe(`[${user}]`);
+    // A comment: nothing is put there, so a newline in the value cannot end it.
     expect(run(`printf ok # <F-USER>`, { fields })).toBe('ok');
+  });
+
+  it('never writes a byte of a log value into the command text', () => {
+    const v = { ...base, fields: { user: "$(touch /x)'\"`\n" }, matches: ['LOGIN FAILED, user=$(id)'] };
+    const t = CommandTemplate.compile('logger -t fleetban "banned <ip> user <F-USER>: <matches>"');
+    expect(t.render(v)).toBe('logger -t fleetban "banned 203.0.113.9 user ${f2bV_F_USER}: ${f2bV_matches}"');
+    const script = t.script(v);
+    expect(script).not.toMatch(/touch|id\)|LOGIN/);
+    // Only printf octal escapes carry the value: digits and backslashes.
+    expect(script).toContain(`f2bV_F_USER=$(printf '${octalEscapes(v.fields.user)}x')`);
+    expect(octalEscapes('A\n\0é')).toBe('\\101\\012\\303\\251');
+  });
+
+  it('exports the values as fail2ban does ($f2bV_ names), so a helper program can read them from its environment', () => {
+    expect(run('printenv f2bV_F_USER f2bV_matches; : "<F-USER>" "<matches>"', {
+      fields: { user: 'bob' },
+      matches: ['line 1', 'line 2'],
+    })).toBe('bob\nline 1\nline 2\n');
   });
 
   it('finds the field by its tag name, its bare name or in lower case', () => {
@@ -60,16 +97,66 @@ describe('rendering action commands', () => {
     expect(run('echo [<F-USER>]')).toBe('[]\n');
   });
 
-  it('refuses log text where sh would read it in ways quoting cannot cover', () => {
-    expect(() => CommandTemplate.compile('echo `echo <F-USER>`')).toThrow(/cannot be quoted safely inside backticks/);
-    expect(() => CommandTemplate.compile('echo ${x:-<F-USER>}')).toThrow(/cannot be quoted safely/);
-    expect(() => CommandTemplate.compile('cat <<EOF\n<F-USER>\nEOF')).toThrow(/here-document/);
-    expect(() => CommandTemplate.compile('echo <matches>', { allowUntrusted: false })).toThrow(/carries text from log lines/);
-    // Trusted tags are fine anywhere: they are addresses and numbers.
-    expect(CommandTemplate.compile('cat <<EOF\n<ip>\nEOF').render(base)).toBe('cat <<EOF\n203.0.113.9\nEOF');
+  it('gives <matches> the matched lines, one a line', () => {
+    expect(run('printf "%s|" <matches>', { matches: ['a b', '$(x)'] })).toBe('a b\n$(x)|');
   });
 
-  it('leaves tags it does not know as they are', () => {
-    expect(CommandTemplate.compile('echo <unknown> <ip>').render(base)).toBe('echo <unknown> 203.0.113.9');
+  describe("issue 10's examples, with the real /bin/sh", () => {
+    const marker = join(scratch, 'x');
+    const line = { user: `$(touch ${marker})` };
+
+    it('the case pattern inside $( ) does not let the substitution run', () => {
+      const action = 'logger -t fleetban "banned <ip> user $(case <family> in inet4) echo <F-USER>;; *) echo v6;; esac)"';
+      const t = CommandTemplate.compile(action);
+      // The issue's own command, logger and all (its exit status does not matter here).
+      spawnSync('/bin/sh', ['-c', t.script({ ...base, ip: '198.51.100.111', fields: line })]);
+      expect(existsSync(marker)).toBe(false);
+      // The same command printing what logger would have been given.
+      const shown = run(action.replace('logger -t fleetban', "printf '%s\\n'"), { ip: '198.51.100.111', fields: line });
+      expect(shown).toBe(`banned 198.51.100.111 user $(touch ${marker})\n`);
+      expect(run(action.replace('logger -t fleetban', "printf '%s\\n'"), { ip: '2001:db8::1', fields: line })).toBe('banned 2001:db8::1 user v6\n');
+      expect(readdirSync(scratch)).toEqual([]);
+    });
+
+    it.each([
+      [`sh -c 'echo <F-USER>'`, /single quotes/],
+      [`sh -c "echo <F-USER>"`, /runs sh/],
+      [`/bin/bash -c "logger <F-USER>"`, /runs bash/],
+      [`eval "logger <F-USER>"`, /runs eval, which parses its arguments as shell code/],
+      [`x="<F-USER>"; eval "logger $x"`, /runs eval/],
+      [`su -c "logger <F-USER>" nobody`, /runs su/],
+      [`ssh backup logger "<F-USER>"`, /runs ssh, which joins its arguments/],
+      [`echo "<F-USER>" | xargs logger`, /runs xargs/],
+      [`echo "<F-USER>" | sh`, /runs sh/],
+      [`env sh -c "echo <F-USER>"`, /runs env with "sh"/],
+      [`timeout 5 sh -c "echo <F-USER>"`, /runs timeout with "sh"/],
+      [`logger \\<F-USER>`, /after a backslash/],
+      [`logger "\\<F-USER>"`, /after a backslash/],
+      ['logger `echo <F-USER>`', /inside backticks/],
+      ['logger ${x:-<F-USER>}', /inside \$\{\.\.\.\}/],
+      ['logger $((<F-USER>))', /arithmetic/],
+      ['cat <<EOF\n<F-USER>\nEOF', /here-document/],
+      [`"<F-USER>" --help`, /would name the program to run/],
+      [`$prog "<F-USER>"`, /named by an expansion/],
+      [`awk "BEGIN { print \\"<F-USER>\\" }"`, /runs awk with a program that is not constant/],
+      [`echo hi > "<F-USER>"`, /name of a file/],
+      [`printf -v x "%s" "<F-USER>"`, /printf -v/],
+    ])('refuses %j', (action, why) => {
+      expect(() => CommandTemplate.compile(action)).toThrow(why);
+      expect(() => CommandTemplate.compile(action)).toThrow(/^<F-USER> carries text from log lines/);
+    });
+
+    it('accepts the forms fail2ban\'s own actions use', () => {
+      for (const ok of [
+        `lgm=$(printf '%.1000s\\n...' "<matches>"); curl -sSf "https://example.invalid/" --data-urlencode "comment=$lgm" --data-urlencode "ip=<ip>"`,
+        `curl --fail --data-urlencode "logs=<matches><br>" "https://example.invalid/"`,
+        `printf %b "Subject: banned <ip>\\n Matches:\\n <matches>\\n" | /usr/sbin/sendmail -f "fail2ban" "root"`,
+        `(printf -- %b "header"; date '+%z'; printf -- %b "\\n<ipmatches>\\n") | /usr/sbin/sendmail -f x $ADDRESSES`,
+        `echo "<F-USER>" | sed 's/a/b/' | awk '{ print }'`,
+        `nft 'add element inet f2b-table addr-set-x { <ip> }'`,
+      ]) {
+        expect(() => CommandTemplate.compile(ok), ok).not.toThrow();
+      }
+    });
   });
 });

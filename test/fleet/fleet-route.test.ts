@@ -293,7 +293,7 @@ describe.skipIf(skip)('bans pushed over SSH to three mail servers with the route
     await waitFor('mx3 back', () => h.dispatcher.hosts().every((s) => s.connected), 30_000);
   });
 
-  it('quotes log text for the shell: hostile user names reach the action as plain words', async () => {
+  it('passes log text to the shell as data: hostile user names reach the action as plain words', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fbf-hostile-'));
     try {
       const log = join(dir, 'users.log');
@@ -302,8 +302,8 @@ describe.skipIf(skip)('bans pushed over SSH to three mail servers with the route
         join(dir, 'note-user.conf'),
         [
           '[Definition]',
-          // The same tag bare, in double quotes and in single quotes.
-          `actionban = printf '%%s|%%s|%%s\\n' <F-USER> "<F-USER>" 'x<F-USER>y' >> ${log}`,
+          // The same tag bare, as a double-quoted word and inside one (single quotes are refused).
+          `actionban = printf '%%s|%%s|%%s\\n' <F-USER> "<F-USER>" "x<F-USER>y" >> ${log}`,
           `actionunban = true`,
           '',
         ].join('\n'),
