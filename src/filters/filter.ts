@@ -7,7 +7,10 @@ import { CompiledRegex } from './compiled-regex.js';
 import { DateDetector, dateSpan } from './date-detector.js';
 import type { DateTemplate } from './date-template.js';
 import { presentEvent } from './event-text.js';
-import { matchGuarded } from './regex-guard.js';
+import { emptyLosses, type FilterLosses, type LossSink } from './filter-losses.js';
+import { matchGuarded, runWithCpuBudget } from './regex-guard.js';
+import { retryOffThread } from './regex-retry.js';
+import { readVchkpwAddress, splitVchkpwTail } from './vchkpw-address.js';
 import { type Clause, wordStarted } from './required-literal.js';
 import { scrubPasswords, VCHKPW_OPEN } from './password-scrub.js';
 import { zoneOffset } from './strptime.js';
@@ -32,6 +35,8 @@ export type FilterResult =
   | { kind: 'missed' };
 
 const MISSED: FilterResult = Object.freeze({ kind: 'missed' }) as FilterResult;
+/** Returned as missed; told apart only so the regex tester can count it. */
+const AMBIGUOUS: FilterResult = Object.freeze({ kind: 'missed' }) as FilterResult;
 
 /**
  * Text longer than this is cut to this length before the regexes see it. An
@@ -42,6 +47,12 @@ const MISSED: FilterResult = Object.freeze({ kind: 'missed' }) as FilterResult;
 export const MAX_TEXT = 32 * 1024;
 
 type Groups = Record<string, string | undefined>;
+
+/** Losses found by an attempt of matchEvents, counted only when the attempt finishes (it may be stopped and run again). */
+interface PendingLosses {
+  ambiguous: { candidates: string[]; line: string }[];
+  tooLong: Record<string, unknown>[];
+}
 
 const EMPTY: Groups = Object.freeze({}) as Groups;
 
@@ -96,6 +107,8 @@ export interface RegexCounters {
   truncated: number;
   /** Failregex matches whose failure id was no usable address (a host name, a bad address). */
   noAddress: number;
+  /** Failregex matches whose address could be read two ways (see vchkpw-address.ts): no failure. */
+  ambiguous?: number;
 }
 
 /**
@@ -243,8 +256,23 @@ function compileAll(def: FilterDefinition): Matcher {
       );
     }
   }
-  return new Matcher(pref, fail, ignore);
+  const m = new Matcher(pref, fail, ignore);
+  warmUp(m);
+  return m;
 }
+
+/**
+ * V8 compiles a regex on its first runs (bytecode, then native code, and
+ * again for text that is not Latin-1): done here, when the filter is
+ * built, so that no log line's time limit pays for it.
+ */
+function warmUp(m: Matcher): void {
+  const samples = ['mx1 app[1]: warm-up 203.0.113.1 user=x ip=[2001:db8::1]', 'mx1 app[1]: warm-up \u00e9\u20ac 203.0.113.1'];
+  const all = [...(m.prefregex ? [m.prefregex] : []), ...m.failregex, ...m.ignoreregex];
+  for (const r of all) for (const s of samples) for (let i = 0; i < 3; i++) r.re.exec(s);
+}
+
+let nextFilterId = 1;
 
 /**
  * A fail2ban filter, compiled once, applied to every event of every jail
@@ -255,6 +283,21 @@ export class Filter {
   /** fail2ban's `journalmatch`: OR ('+') of AND-groups of FIELD=value. */
   readonly journalmatch: string[][];
   readonly definition: FilterDefinition;
+  /** The definition events are matched with (differs for `logtype = rfc5424`). */
+  readonly eventDefinition: FilterDefinition;
+  /** Identifies this compiled filter to the retry worker. */
+  readonly id = nextFilterId++;
+  /** Lines this filter could not use, by kind (shared with the filter it replaced on reload). */
+  losses: FilterLosses = emptyLosses();
+  /** Where lost lines are logged (the service sets one per jail); none: only counted. */
+  lossLog: LossSink | undefined;
+  /**
+   * Receives the result of an event that the hot path's time limit cut and
+   * the retry worker finished later (matchEvents reported it as missed).
+   */
+  onLateResult: ((ev: LogEvent, result: FilterResult) => void) | undefined;
+  /** `addrform = vchkpw` ([Init]): `<F-ID>` is an address as vchkpw writes it (vchkpw-address.ts). */
+  private readonly vchkpw: boolean;
   /**
    * Clauses a raw file line must satisfy (one string of each) to be worth
    * matching, or null when every line must be tried. Valid for the raw
@@ -276,7 +319,17 @@ export class Filter {
   constructor(def: FilterDefinition, eventDef: FilterDefinition = def) {
     this.name = def.name;
     this.definition = def;
+    this.eventDefinition = eventDef;
     this.journalmatch = def.journalmatch;
+    const form = (def.options.addrform ?? '').trim().toLowerCase();
+    if (form !== '' && form !== 'vchkpw') {
+      throw new ConfigError(`unknown addrform ${JSON.stringify(form)} (known: vchkpw)`, {
+        file: def.files[def.files.length - 1],
+        section: 'Init',
+        key: 'addrform',
+      });
+    }
+    this.vchkpw = form === 'vchkpw';
     this.lines = compileAll(def);
     this.events = eventDef === def ? this.lines : compileAll(eventDef);
     try {
@@ -318,7 +371,12 @@ export class Filter {
     let text = presentEvent(ev);
     const m = this.events;
     if (!m.passes(text)) return MISSED;
-    if (text.length > MAX_TEXT) text = text.slice(0, MAX_TEXT);
+    if (text.length > MAX_TEXT) {
+      const detail = { length: text.length, origin: ev.origin, sender: ev.sender, start: text.slice(0, 120) };
+      if (this.pending) this.pending.tooLong.push(detail);
+      else this.tooLongFound(detail);
+      text = text.slice(0, MAX_TEXT);
+    }
     const r = m.run(text);
     if (r === NO_MATCH) return MISSED;
     if (r <= IGNORED_BASE) return { kind: 'ignored', regex: IGNORED_BASE - r };
@@ -326,30 +384,121 @@ export class Filter {
     return this.failure(r, time, text, m);
   }
 
-  /** Events whose matching `matchEvents` stopped because it took too long (counted as missed). */
-  tooSlow = 0;
-
   /**
    * Match a batch of events under a time limit (regex-guard.ts): a crafted
-   * line that makes a regex backtrack for ever is stopped, counted in
-   * `tooSlow` and reported as missed, and the rest of the batch is matched.
-   * This is the call for the service's pipeline; `matchEvent` alone has no
-   * limit. Costs about 0.1 ms per batch, nothing per event.
+   * line that makes a regex backtrack for ever is stopped, and the rest of
+   * the batch is matched. The stopped event is reported as missed here and
+   * handed to the retry worker, which matches it off the hot path with a
+   * far longer budget and gives a failure to `onLateResult`; only an event
+   * the worker cannot finish either is lost, counted in `losses.tooSlow`
+   * and logged. This is the call for the service's pipeline; `matchEvent`
+   * alone has no limit. Costs about 0.1 ms per batch, nothing per event.
    */
   matchEvents(events: readonly LogEvent[]): FilterResult[] {
     const out = new Array<FilterResult>(events.length);
-    matchGuarded(
-      events.length,
-      (i) => this.matchEvent(events[i]!),
-      (i, r) => {
-        out[i] = r;
-      },
-      (i) => {
-        this.tooSlow++;
-        out[i] = MISSED;
-      },
-    );
+    let found: PendingLosses = { ambiguous: [], tooLong: [] };
+    this.pending = found;
+    try {
+      matchGuarded(
+        events.length,
+        (i) => this.matchEvent(events[i]!),
+        (i, r) => {
+          out[i] = r;
+        },
+        (i) => {
+          out[i] = MISSED;
+          this.retryLater(events[i]!);
+        },
+        {
+          // An attempt that was stopped is run again: count what the finished one found, once.
+          attempt: () => {
+            found = { ambiguous: [], tooLong: [] };
+            this.pending = found;
+          },
+          commit: () => {
+            for (const a of found.ambiguous) this.ambiguousFound(a.candidates, a.line);
+            for (const t of found.tooLong) this.tooLongFound(t);
+          },
+        },
+      );
+    } finally {
+      this.pending = undefined;
+    }
     return out;
+  }
+
+  /** Inside matchEvents: losses of the running attempt, counted when it finishes. */
+  private pending: PendingLosses | undefined;
+
+  /**
+   * One line with the long budget of the retry path (regex-guard.ts), for
+   * the regex tester's lines that a batch's time limit cut: undefined when
+   * even that did not finish.
+   */
+  matchLineLong(line: string, now: number, counters?: RegexCounters, prechecked = false): FilterResult | undefined {
+    let r: FilterResult | undefined;
+    const attempt: RegexCounters | undefined = counters && {
+      failregex: counters.failregex.map(() => 0),
+      ignoreregex: counters.ignoreregex.map(() => 0),
+      truncated: 0,
+      noAddress: 0,
+    };
+    const ok = runWithCpuBudget(() => {
+      if (attempt) {
+        attempt.failregex.fill(0);
+        attempt.ignoreregex.fill(0);
+        attempt.truncated = attempt.noAddress = attempt.ambiguous = 0;
+      }
+      r = this.matchLineCounting(line, now, attempt, prechecked);
+    });
+    if (!ok) return undefined;
+    if (counters && attempt) {
+      attempt.failregex.forEach((n, i) => (counters.failregex[i]! += n));
+      attempt.ignoreregex.forEach((n, i) => (counters.ignoreregex[i]! += n));
+      counters.truncated += attempt.truncated;
+      counters.noAddress += attempt.noAddress;
+      if (attempt.ambiguous) counters.ambiguous = (counters.ambiguous ?? 0) + attempt.ambiguous;
+    }
+    return r;
+  }
+
+  private retryLater(ev: LogEvent): void {
+    this.losses.retried++;
+    const answer = retryOffThread(this, ev);
+    if (answer === null) {
+      this.tooSlowLost(ev, 'the retry queue is full');
+      return;
+    }
+    answer.then(
+      (a) => {
+        if (a.tooLong) this.tooLongFound(a.tooLong);
+        if (a.ambiguous) this.ambiguousFound(a.ambiguous.candidates, a.ambiguous.line);
+        if (a.result === undefined) this.tooSlowLost(ev, 'still too slow in the retry worker');
+        else if (a.result.kind !== 'missed') this.onLateResult?.(ev, a.result);
+      },
+      () => this.tooSlowLost(ev, 'the retry worker failed'),
+    );
+  }
+
+  private tooSlowLost(ev: LogEvent, why: string): void {
+    this.losses.tooSlow++;
+    this.lossLog?.lost('tooSlow', { why, origin: ev.origin, sender: ev.sender, start: ev.message.slice(0, 120) });
+  }
+
+  private tooLongFound(detail: Record<string, unknown>): void {
+    this.losses.tooLong++;
+    this.lossLog?.lost('tooLong', detail);
+  }
+
+  private ambiguousFound(candidates: string[], line: string): void {
+    this.losses.ambiguous++;
+    this.lossLog?.ambiguous(candidates, scrubPasswords(line));
+  }
+
+  /** Carry the loss counters of the filter this one replaces (reload), so they never go back. */
+  adoptLosses(previous: Filter): void {
+    this.losses = previous.losses;
+    this.lossLog ??= previous.lossLog;
   }
 
   /** Match one line of a log file; its date is found with the filter's datepattern. */
@@ -386,6 +535,7 @@ export class Filter {
     else time = NaN;
     const res = this.failure(r, time, raw, this.lines);
     if (res === MISSED && counters) counters.noAddress++;
+    if (res === AMBIGUOUS && counters) counters.ambiguous = (counters.ambiguous ?? 0) + 1;
     return res;
   }
 
@@ -428,15 +578,34 @@ export class Filter {
       fid ??= pre.fid;
     }
     let ip: string | null = null;
+    let login: string | undefined;
     if (addr !== undefined) ip = canonical(addr);
     else if (dns !== undefined) ip = canonical(dns); // a host name is never resolved here
-    else if (fid !== undefined) ip = canonical(fid);
+    else if (fid !== undefined && this.vchkpw) {
+      const user = g.user;
+      if (user !== undefined && user.indexOf(':') !== -1) {
+        // A login as the client sent it, holding ':': the cut the regex chose may not be vchkpw's.
+        const split = splitVchkpwTail(`${user}:${fid}`);
+        if (split.kind === 'ambiguous') {
+          if (this.pending) this.pending.ambiguous.push({ candidates: split.candidates, line });
+          else this.ambiguousFound(split.candidates, line);
+          return AMBIGUOUS;
+        }
+        if (split.kind === 'address') {
+          ip = split.ip;
+          login = split.login;
+        }
+      } else {
+        ip = readVchkpwAddress(fid, true);
+      }
+    } else if (fid !== undefined) ip = canonical(fid);
     if (ip === null) return MISSED;
     const fields: Record<string, string> = {};
     const fail = m.failregex[regex]!;
     if (pre !== undefined) addFields(fields, m.prefregex!, pre, fail.groups);
     addFields(fields, fail, g, undefined);
-    if (fields.fid !== undefined && fields.fid === addr) delete fields.fid;
+    if (fields.fid !== undefined && (fields.fid === addr || this.vchkpw)) delete fields.fid;
+    if (login !== undefined) fields.user = login.indexOf(VCHKPW_OPEN) !== -1 ? scrubPasswords(login) : login;
     return {
       kind: 'failure',
       match: { ip, time, fields, regex, line: scrubPasswords(line) },

@@ -162,9 +162,21 @@ function scanFd(
         onResult(batchNos[i]!, batchLines[i]!, r);
       },
       (i) => {
-        counts.tooSlow++;
-        counts.missed++;
-        missed(batchNos[i]!, batchLines[i]!);
+        // Cut by the batch's limit: once more alone, with the long budget (this is no service's hot path).
+        const r = filter.matchLineLong(batchLines[i]!, now, counters, prechecked);
+        if (r === undefined) {
+          counts.tooSlow++;
+          counts.missed++;
+          missed(batchNos[i]!, batchLines[i]!);
+          return;
+        }
+        if (r.kind === 'failure') counts.matched++;
+        else if (r.kind === 'ignored') counts.ignored++;
+        else {
+          counts.missed++;
+          missed(batchNos[i]!, batchLines[i]!);
+        }
+        onResult(batchNos[i]!, batchLines[i]!, r);
       },
       {
         attempt: () => {
@@ -233,7 +245,7 @@ function scanFd(
 }
 
 function emptyCounters(like: RegexCounters): RegexCounters {
-  return { failregex: like.failregex.map(() => 0), ignoreregex: like.ignoreregex.map(() => 0), truncated: 0, noAddress: 0 };
+  return { failregex: like.failregex.map(() => 0), ignoreregex: like.ignoreregex.map(() => 0), truncated: 0, noAddress: 0, ambiguous: 0 };
 }
 
 function addCounters(to: RegexCounters, from: RegexCounters): void {
@@ -241,6 +253,7 @@ function addCounters(to: RegexCounters, from: RegexCounters): void {
   from.ignoreregex.forEach((n, i) => (to.ignoreregex[i]! += n));
   to.truncated += from.truncated;
   to.noAddress += from.noAddress;
+  if (from.ambiguous) to.ambiguous = (to.ambiguous ?? 0) + from.ambiguous;
 }
 
 type Utf8Slicer = Buffer & { utf8Slice?: (start: number, end: number) => string };
@@ -288,9 +301,20 @@ export function scanText(
       onResult(nos[i]!, lines[i]!, r);
     },
     (i) => {
-      counts.tooSlow++;
-      counts.missed++;
-      opts.onMissed?.(nos[i]!, lines[i]!);
+      const r = filter.matchLineLong(lines[i]!, now, counters);
+      if (r === undefined) {
+        counts.tooSlow++;
+        counts.missed++;
+        opts.onMissed?.(nos[i]!, lines[i]!);
+        return;
+      }
+      if (r.kind === 'failure') counts.matched++;
+      else if (r.kind === 'ignored') counts.ignored++;
+      else {
+        counts.missed++;
+        opts.onMissed?.(nos[i]!, lines[i]!);
+      }
+      onResult(nos[i]!, lines[i]!, r);
     },
     {
       attempt: () => {

@@ -26,6 +26,8 @@ export interface MetricsProvider {
   hostOps(): { host: string; op: string; outcome: string; count: number }[];
   hosts(): { host: string; connected: boolean; pending: number }[];
   journalRestarts(): number;
+  /** Lines each jail's filter could not use, by kind (src/filters/filter-losses.ts). */
+  filterLosses?(): { jail: string; filter: string; ambiguous: number; tooLong: number; tooSlow: number; retried: number }[];
 }
 
 /** Counters read from a provider: reset and set from the source of truth on each scrape. */
@@ -89,6 +91,19 @@ export class Metrics {
       () => provider.hosts().map((h) => ({ labels: { host: h.host }, value: h.pending })), 'gauge');
     fromProvider(reg, 'fleetban_journal_restarts_total', 'Times the journalctl follower was restarted.', [],
       () => [{ labels: {}, value: provider.journalRestarts() }], 'counter');
+    // Lines the filters saw but could not use: every kind of loss after parsing, per jail.
+    fromProvider(reg, 'fleetban_filter_lines_lost_total',
+      'Lines a jail\'s filter could not use, by reason: ambiguous (the address can be read two ways: no ban), too-long (only the first 32 KiB matched), too-slow (a regex did not finish it even in the retry worker).',
+      ['jail', 'filter', 'reason'],
+      () => (provider.filterLosses?.() ?? []).flatMap((l) => [
+        { labels: { jail: l.jail, filter: l.filter, reason: 'ambiguous' }, value: l.ambiguous },
+        { labels: { jail: l.jail, filter: l.filter, reason: 'too-long' }, value: l.tooLong },
+        { labels: { jail: l.jail, filter: l.filter, reason: 'too-slow' }, value: l.tooSlow },
+      ]), 'counter');
+    fromProvider(reg, 'fleetban_filter_lines_retried_total',
+      'Lines the hot path\'s regex time limit cut and handed to the retry worker (matched there unless counted as too-slow).',
+      ['jail', 'filter'],
+      () => (provider.filterLosses?.() ?? []).map((l) => ({ labels: { jail: l.jail, filter: l.filter }, value: l.retried })), 'counter');
     this.banDelay = new Histogram({
       name: 'fleetban_ban_delay_seconds',
       help: 'Delay from the failure that crossed maxretry to the ban acknowledged on every host in scope.',

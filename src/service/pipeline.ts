@@ -153,20 +153,30 @@ export class Pipeline<M> implements EventSink {
         continue;
       }
       const key = `${jail.name}\u0000${jail.filterName}`;
-      for (let i = 0; i < results.length; i++) {
-        const r = results[i]!;
-        if (r.kind === 'missed') continue;
-        if (r.kind === 'ignored') {
-          this.stats.ignored.set(key, (this.stats.ignored.get(key) ?? 0) + 1);
-          continue;
-        }
-        this.stats.failures.set(key, (this.stats.failures.get(key) ?? 0) + 1);
-        try {
-          this.onFailure(jail.name, r.match, evs[i]!);
-        } catch (err) {
-          this.logger.error({ jail: jail.name, err: (err as Error).message }, 'jail failed on a failure');
-        }
-      }
+      for (let i = 0; i < results.length; i++) this.record(jail.name, key, results[i]!, evs[i]!);
+    }
+  }
+
+  /**
+   * The result of an event the filter's time limit cut and its retry worker
+   * matched later (src/filters/regex-retry.ts): counted and handed to the
+   * jail like any other.
+   */
+  deliverLate(jail: string, filterName: string, r: MatchResult<M>, ev: LogEvent): void {
+    this.record(jail, `${jail}\u0000${filterName}`, r, ev);
+  }
+
+  private record(jail: string, key: string, r: MatchResult<M>, ev: LogEvent): void {
+    if (r.kind === 'missed') return;
+    if (r.kind === 'ignored') {
+      this.stats.ignored.set(key, (this.stats.ignored.get(key) ?? 0) + 1);
+      return;
+    }
+    this.stats.failures.set(key, (this.stats.failures.get(key) ?? 0) + 1);
+    try {
+      this.onFailure(jail, r.match, ev);
+    } catch (err) {
+      this.logger.error({ jail, err: (err as Error).message }, 'jail failed on a failure');
     }
   }
 }

@@ -6,6 +6,7 @@ import { ControlServer } from '../control/control-server.js';
 import { FleetDispatcher, type SettledEvent } from '../fleet/fleet-dispatcher.js';
 import { hostsInScope } from '../fleet/scope.js';
 import type { FilterMatch } from '../filters/filter.js';
+import { LossLog, type FilterLosses } from '../filters/filter-losses.js';
 import { BANS_SOURCE } from '../jails/jail-config.js';
 import { JailManager } from '../jails/jail-manager.js';
 import type { ActionSpec } from '../config/action-reader.js';
@@ -91,6 +92,7 @@ export class Service {
       activeBans: () => this.jails.activeBans(),
     });
     this.pipeline = new Pipeline<FilterMatch>(pipelineJails(config.jails), (jail, match, ev) => this.jails.onMatch(jail, match, ev), logger);
+    this.wireFilters(config.jails, []);
     this.listeners = new SyslogListeners(config.service.listen, this.pipeline, this.policy, logger);
     const journal = config.service.journal;
     this.journal = new JournalFollower(
@@ -124,6 +126,7 @@ export class Service {
         }),
       hosts: () => this.fleet.hosts().map((h) => ({ host: h.name, connected: h.connected, pending: h.pending })),
       journalRestarts: () => this.journal.state().restarts,
+      filterLosses: () => this.filterLosses(),
     });
     this.delay = new BanDelay(this.metrics.banDelay);
     this.fleet.on('settled', (e: SettledEvent) => this.onSettled(e));
@@ -211,12 +214,35 @@ export class Service {
     this.actions = actionIndex(next.jails);
     this.jails.reload(next.jails.map((j) => j.config), neverBanList(next));
     await this.jails.resolveIgnoreNames();
+    this.wireFilters(next.jails, this.config.jails);
     this.pipeline.setJails(pipelineJails(next.jails));
     this.fleet.reload(next.hosts);
     this.config = next;
     const out = { jails: next.jails.map((j) => j.config.name), hosts: next.hosts.map((h) => h.name) };
     this.logger.info(out, 'configuration reloaded');
     return out;
+  }
+
+  /**
+   * Each jail's filter logs the lines it loses under the jail's name, keeps
+   * counting where the filter it replaces (reload) stopped, and hands the
+   * failures its retry worker finds late to the pipeline.
+   */
+  private wireFilters(jails: ResolvedJail[], previous: ResolvedJail[]): void {
+    for (const j of jails) {
+      const f = j.filter;
+      if (!f) continue;
+      const name = j.config.name;
+      const old = previous.find((p) => p.config.name === name)?.filter;
+      if (old && old !== f) f.adoptLosses(old);
+      f.lossLog ??= new LossLog(this.logger.child({ component: 'filter', jail: name, filter: f.name }));
+      f.onLateResult = (ev, r) => this.pipeline.deliverLate(name, f.name, r, ev);
+    }
+  }
+
+  /** Lines each jail's filter could not use (filter-losses.ts), for status and metrics. */
+  private filterLosses(): ({ jail: string; filter: string } & FilterLosses)[] {
+    return this.config.jails.flatMap((j) => (j.filter ? [{ jail: j.config.name, filter: j.filter.name, ...j.filter.losses }] : []));
   }
 
   // ---- stop ------------------------------------------------------------
@@ -255,6 +281,8 @@ export class Service {
       connections: stats.connections,
       journal: this.journal.state(),
       pipeline: { events: this.pipeline.stats.events, queued: this.pipeline.depth, dropped: this.pipeline.dropped },
+      // Lines a jail's filter could not use: ambiguous address, too long, too slow (and retried off the hot path).
+      filters: this.filterLosses(),
       hosts: this.fleet.hosts(),
     };
   }

