@@ -1,7 +1,7 @@
 import { ControlClient, ServiceNotRunning } from '../control/control-client.js';
 import type { BanJson, BannedJson, ServiceStatus } from '../control/jail-handlers.js';
 import { ControlError } from '../control/protocol.js';
-import { renderBanned, renderJailStatus, renderJails, renderValue, localTime } from '../control/render.js';
+import { renderBanned, renderHosts, renderJailStatus, renderStatus, renderValue, localTime } from '../control/render.js';
 import { controlSocketPath } from '../control/socket-path.js';
 import type { JailStatus } from '../jails/jail-status.js';
 import { canonicalIp, parseCidr } from '../net/address.js';
@@ -55,9 +55,7 @@ export async function statusCommand(o: Base & { jail?: string; json: boolean }):
     printJson(s);
     return EXIT_OK;
   }
-  let out = renderJails(s.jails ?? []);
-  for (const [k, v] of Object.entries(s)) if (k !== 'jails') out += '\n' + renderValue(k, v);
-  print(out);
+  print(renderStatus(s));
   return EXIT_OK;
 }
 
@@ -71,7 +69,7 @@ export async function bannedCommand(o: Base & { json: boolean }): Promise<number
 export async function hostsCommand(o: Base & { json: boolean }): Promise<number> {
   const hosts = await ask<unknown>(o.confDir, 'hosts');
   if (o.json) printJson(hosts);
-  else print(renderValue(undefined, hosts));
+  else print(renderHosts(hosts));
   return EXIT_OK;
 }
 

@@ -43,9 +43,16 @@ beforeAll(async () => {
     jails: manager,
     state,
     reload: () => manager.reload(readJails(dir)),
-    statusSections: () => ({ listeners: [{ kind: 'udp', address: '127.0.0.1:5514', received: 12 }] }),
+    statusSections: () => ({
+      listeners: { 'udp 127.0.0.1:5514': { received: 12, parsed: 11, dropped: { 'not-allowed': 0, parse: 1 } } },
+      // A section another part adds (the cluster's nodes): shown as a tree without a change to the renderer.
+      nodes: [{ name: 'central-a', role: 'leader', lastSeen: Date.now() - 5000 }],
+    }),
   });
-  server.handle('hosts', () => [{ name: 'mx1', address: '198.18.0.2', state: 'connected', pending: 0, applied: 1, failed: 0, lastError: null }]);
+  server.handle('hosts', () => [
+    { name: 'mx1', address: '198.18.0.2', state: 'connected', connected: true, since: Date.now() - 3_720_000, pending: 0, applied: 1, failed: 0, lastError: null, lastErrorAt: null },
+    { name: 'mx2', address: '198.18.0.6', state: 'waiting', connected: false, since: Date.now() - 65_000, pending: 2, applied: 0, failed: 0, lastError: 'connection refused', lastErrorAt: Date.parse('2025-03-01T12:00:00Z') },
+  ]);
   await server.listen();
 });
 
@@ -103,8 +110,9 @@ describe('fleetban ban / banned / unban', () => {
     expect(Date.parse(b.until) - Date.parse(b.since)).toBe(3600_000);
 
     const human = await run(() => bannedCommand({ confDir: dir, json: false }));
-    expect(human.out.split('\n')[0]).toMatch(/^JAIL\s+IP\s+SINCE\s+UNTIL\s+COUNT\s+HOSTS$/);
-    expect(human.out).toMatch(/vpopmail\s+203\.0\.113\.7\s+.*\s+1\s+mx1=applied mx2=pending/);
+    expect(human.out.split('\n')[0]).toMatch(/^JAIL\s+IP\s+SINCE\s+UNTIL\s+LEFT\s+COUNT\s+HOSTS$/);
+    // Local times, the time left as a duration, the state on each host.
+    expect(human.out).toMatch(/vpopmail\s+203\.0\.113\.7\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+(59m \d+s|1h 0m)\s+1\s+mx1=applied mx2=pending/);
 
     expect(await run(() => banCommand({ confDir: dir, jail: 'vpopmail', ip: '203.0.113.7' }))).toMatchObject({
       code: 0,
@@ -158,12 +166,17 @@ describe('fleetban status', () => {
 
   it('shows every jail, with the sections the service adds', async () => {
     const r = await run(() => statusCommand({ confDir: dir, json: false }));
-    expect(r.out).toMatch(/^Number of jails: 2\nJAIL\s+FILTER\s+FAILED/);
+    // fail2ban-client's tree first...
+    expect(r.out).toMatch(/^Status\n\|- Number of jail:\s+2\n\|- Jail list:\s+vpopmail, courier-auth\n/);
+    expect(r.out).toMatch(/\|- Listeners:\s+1\n\|  `- udp 127\.0\.0\.1:5514: received 12, parsed 11, dropped 1 \(parse 1\)\n/);
+    expect(r.out).toMatch(/`- Nodes:\s+1\n   `- central-a\n      \|- Role:\s+leader\n      `- Last seen: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(5s ago\)\n/);
+    expect(r.out).not.toContain('{');
+    // ... then one line per jail.
+    expect(r.out).toMatch(/\nJAIL\s+FILTER\s+FAILED/);
     expect(r.out).toMatch(/\ncourier-auth\s+courier-auth\s+0\s+0\s+0\s+\d+\s+0\s+fleet\n/);
-    expect(r.out).toMatch(/\nlisteners:\nKIND\s+ADDRESS\s+RECEIVED\nudp\s+127\.0\.0\.1:5514\s+12\n/);
     const json = JSON.parse((await run(() => statusCommand({ confDir: dir, json: true }))).out);
     expect(json.jails.map((j: { jail: string }) => j.jail)).toEqual(['vpopmail', 'courier-auth']);
-    expect(json.listeners).toHaveLength(1);
+    expect(Object.keys(json.listeners)).toEqual(['udp 127.0.0.1:5514']);
   });
 
   it('an unknown jail exits 1', async () => {
@@ -174,7 +187,12 @@ describe('fleetban status', () => {
 describe('fleetban hosts', () => {
   it("prints the fleet's answer as a table or as JSON", async () => {
     const r = await run(() => hostsCommand({ confDir: dir, json: false }));
-    expect(r.out).toMatch(/^NAME\s+ADDRESS\s+STATE\s+PENDING\s+APPLIED\s+FAILED\s+LASTERROR\nmx1\s+198\.18\.0\.2\s+connected\s+0\s+1\s+0\s+-\n$/);
+    const lines = r.out.split('\n');
+    expect(lines[0]).toMatch(/^NAME\s+ADDRESS\s+STATE\s+FOR\s+PENDING\s+APPLIED\s+FAILED\s+LAST ERROR$/);
+    expect(lines[1]).toMatch(/^mx1\s+198\.18\.0\.2\s+connected\s+1h 2m\s+0\s+1\s+0\s+-$/);
+    // Times in the local zone, never milliseconds since 1970.
+    expect(lines[2]).toMatch(/^mx2\s+198\.18\.0\.6\s+waiting\s+1m 5s\s+2\s+0\s+0\s+2025-03-0[12] \d\d:00:00 connection refused$/);
+    expect(r.out).not.toMatch(/\d{13}/);
     expect(JSON.parse((await run(() => hostsCommand({ confDir: dir, json: true }))).out)[0].name).toBe('mx1');
   });
 });
