@@ -1,5 +1,7 @@
 /** fleetban.conf, validated and typed. Read by service-reader.ts. */
 
+import type { WebConfig } from '../web/web-config.js';
+
 /** A listener address: `host:port` or `[v6]:port` in fleetban.conf. */
 export interface ListenAddress {
   host: string;
@@ -58,6 +60,8 @@ export interface ServiceConfig {
   listen: ListenConfig;
   journal: JournalConfig;
   metrics: { listen?: ListenAddress };
+  /** `[web]`: the status page. */
+  web: WebConfig;
   /** Ban history older than this is forgotten, seconds (fail2ban's dbpurgeage); it bounds bantime.increment's memory. */
   dbPurgeAge: number;
   /** How often the fleet compares what each host should have with what it has, seconds. */

@@ -5,6 +5,7 @@ import { Timezone } from '../syslog/timezone.js';
 import { ConfigSet } from './config-set.js';
 import type { ListenConfig, ServiceConfig, StateConfig } from './service-config.js';
 import { SectionReader } from './values.js';
+import { readWebConfig } from '../web/web-config.js';
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
 const JOURNAL = ['auto', 'yes', 'no'] as const;
@@ -91,6 +92,7 @@ export function serviceConfigFrom(conf: ConfigSet): ServiceConfig {
     },
     metrics: metricsListen[0] ? { listen: metricsListen[0] } : {},
     state: stateConfigFrom(conf),
+    web: readWebConfig(conf),
   };
   if (cfg.listen.tls.length > 0 && (!cfg.listen.tlsCert || !cfg.listen.tlsKey)) {
     throw conf.error('listen', 'tls', 'TLS listeners need tls.cert and tls.key');

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ListenAddress } from '../config/service-config.js';
 
@@ -116,10 +116,15 @@ export class Metrics {
     return this.registry.metrics();
   }
 
-  /** Serve /metrics; rejects naming the address when it cannot bind. */
-  listen(addr: ListenAddress): Promise<void> {
+  /**
+   * Serve /metrics; rejects naming the address when it cannot bind. `pages`
+   * answers the other paths it knows (the status page) and returns false
+   * for the rest.
+   */
+  listen(addr: ListenAddress, pages?: (req: IncomingMessage, res: ServerResponse) => boolean): Promise<void> {
     const server = createServer((req, res) => {
       if (req.url !== '/metrics') {
+        if (pages?.(req, res)) return;
         res.writeHead(404).end('try /metrics\n');
         return;
       }

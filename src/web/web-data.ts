@@ -1,0 +1,230 @@
+import type { HostStatus } from '../fleet/fleet-dispatcher.js';
+import type { History } from '../history/history.js';
+import type { SeriesResult } from '../history/history-store.js';
+import type { JailStatus } from '../jails/jail-status.js';
+import { canonicalIp, cidrContains, parseCidr, parseIp } from '../net/address.js';
+import type { MessageCounts } from '../service/metrics.js';
+import type { BannedEntry } from '../state/state-store.js';
+
+/** What the page reads of the running service. */
+export interface WebSources {
+  jails(): JailStatus[];
+  /** Active bans with the ledger's state on each host. */
+  banned(): BannedEntry[];
+  hosts(): HostStatus[];
+  sources(): MessageCounts[];
+  senders(): MessageCounts[];
+  history: History;
+  /** This node's name (each node of a cluster keeps its own history). */
+  node: string;
+}
+
+/** The ranges the plots offer, and the bucket each is drawn with. */
+export const RANGES = {
+  hour: { minutes: 60, step: 1 },
+  day: { minutes: 1440, step: 5 },
+  week: { minutes: 10080, step: 30 },
+} as const;
+export type RangeName = keyof typeof RANGES;
+
+/** A mail server silent this long, after it sent within the history, is flagged. */
+export const SILENT_MS = 10 * 60_000;
+
+/** How one ban stands on the hosts it goes to. */
+export type BanState = 'acknowledged' | 'pending' | 'failed' | 'no-hosts';
+
+export function banState(hosts: Record<string, 'applied' | 'pending' | 'failed'>): BanState {
+  const states = Object.values(hosts);
+  if (states.length === 0) return 'no-hosts';
+  if (states.includes('failed')) return 'failed';
+  if (states.includes('pending')) return 'pending';
+  return 'acknowledged';
+}
+
+/** Ack latency of one host, from the fleet's `settled` events. */
+interface Latency {
+  lastMs: number;
+  sumMs: number;
+  n: number;
+  maxMs: number;
+}
+
+/**
+ * The JSON of each view. The ban list is read once per `banTtlMs` however
+ * many browsers poll, so ten open pages cost the ban store what one does.
+ */
+export class WebData {
+  private banCache: { at: number; list: BannedEntry[] } | null = null;
+  private readonly latency = new Map<string, Latency>();
+
+  constructor(
+    private readonly s: WebSources,
+    private readonly now: () => number = Date.now,
+    private readonly banTtlMs = 2000,
+  ) {}
+
+  /** The fleet said a host answered an operation (FleetDispatcher 'settled'). */
+  onSettled(host: string, latencyMs: number): void {
+    let l = this.latency.get(host);
+    if (!l) this.latency.set(host, (l = { lastMs: 0, sumMs: 0, n: 0, maxMs: 0 }));
+    l.lastMs = latencyMs;
+    l.sumMs += latencyMs;
+    l.n++;
+    l.maxMs = Math.max(l.maxMs, latencyMs);
+  }
+
+  private bans(): BannedEntry[] {
+    const now = this.now();
+    if (!this.banCache || now - this.banCache.at > this.banTtlMs) this.banCache = { at: now, list: this.s.banned() };
+    return this.banCache.list;
+  }
+
+  /** Drop the cached ban list (after a ban or unban from the page). */
+  invalidate(): void {
+    this.banCache = null;
+  }
+
+  private series(prefix: string, range: RangeName): SeriesResult {
+    const r = RANGES[range];
+    const to = Math.floor(this.now() / 60_000) + 1;
+    return this.s.history.series(prefix, to - r.minutes, to, r.step);
+  }
+
+  overview(range: RangeName, q?: string): unknown {
+    const bans = this.bans();
+    const states: Record<BanState, number> = { acknowledged: 0, pending: 0, failed: 0, 'no-hosts': 0 };
+    const perJail = new Map<string, number>();
+    for (const b of bans) {
+      states[banState(b.hosts)]++;
+      perJail.set(b.jail, (perJail.get(b.jail) ?? 0) + 1);
+    }
+    const match = q ? addressMatcher(q) : null;
+    if (q && !match) return { error: `not an address or network: ${JSON.stringify(q)}` };
+    // The newest first; the page shows a screenful, not 100,000 rows.
+    const recent: unknown[] = [];
+    for (let i = bans.length - 1; i >= 0 && recent.length < 100; i--) {
+      const b = bans[i]!;
+      if (match && !match(b.ip)) continue;
+      recent.push({ ...b, state: banState(b.hosts) });
+    }
+    recent.sort((a, b) => (b as BannedEntry).since - (a as BannedEntry).since);
+    return {
+      node: this.s.node,
+      now: this.now(),
+      range,
+      active: bans.length,
+      states,
+      jails: this.s.jails().map((j) => ({
+        jail: j.jail,
+        filter: j.filter,
+        currentlyFailed: j.currentlyFailed,
+        totalFailed: j.totalFailed,
+        currentlyBanned: perJail.get(j.jail) ?? j.currentlyBanned,
+        totalBanned: j.totalBanned,
+        scope: j.scope,
+      })),
+      bans: recent,
+      failures: this.series('failures|', range),
+      banSeries: this.series('bans|', range),
+    };
+  }
+
+  attackers(q: string | undefined, limit = 100): unknown {
+    const match = q ? addressMatcher(q) : undefined;
+    if (q && !match) return { error: `not an address or network: ${JSON.stringify(q)}` };
+    const banned = new Set(this.bans().map((b) => b.ip));
+    const list = this.s.history.attackers(limit, match ?? undefined);
+    return {
+      now: this.now(),
+      total: this.s.history.store.attackerCount(),
+      attackers: list.map((a) => ({
+        ip: a.ip,
+        first: a.first,
+        last: a.last,
+        failures: a.failures,
+        jails: a.jails,
+        servers: Object.keys(a.origins).length,
+        origins: a.origins,
+        users: Object.keys(a.users),
+        banned: banned.has(a.ip),
+      })),
+    };
+  }
+
+  attacker(ipText: string): unknown {
+    const ip = canonicalIp(ipText.trim());
+    if (!ip) return { error: `not an address: ${JSON.stringify(ipText)}` };
+    const h = this.s.history.attacker(ip);
+    return {
+      now: this.now(),
+      ip,
+      summary: h.attacker,
+      bans: this.bans().filter((b) => b.ip === ip).map((b) => ({ ...b, state: banState(b.hosts) })),
+      events: h.events,
+      lines: h.lines,
+    };
+  }
+
+  /** Messages per mail server: from the senders' counters, named after fleet.conf where the address is a fleet host. */
+  ingest(range: RangeName): unknown {
+    const now = this.now();
+    const byAddress = new Map(this.s.hosts().map((h) => [canonicalIp(h.address) ?? h.address, h.name]));
+    const last = this.s.history.lastChanges('sender.received|');
+    const counts = new Map(this.s.senders().map((c) => [c.name, c]));
+    const names = new Set([...counts.keys(), ...last.keys()]);
+    const senders = [...names].map((address) => {
+      const c = counts.get(address);
+      const lastAt = last.get(address) ?? null;
+      return {
+        address,
+        host: byAddress.get(address) ?? null,
+        received: c?.received ?? 0,
+        parsed: c?.parsed ?? 0,
+        dropped: c ? Object.values(c.dropped).reduce((a, b) => a + b, 0) : 0,
+        last: lastAt,
+        silent: lastAt !== null && now - lastAt > SILENT_MS,
+      };
+    });
+    // Fleet hosts never heard from are listed too: a server that never forwarded is the one to look at.
+    for (const [address, host] of byAddress) {
+      if (!names.has(address)) senders.push({ address, host, received: 0, parsed: 0, dropped: 0, last: null, silent: true });
+    }
+    senders.sort((a, b) => Number(b.silent) - Number(a.silent) || b.received - a.received);
+    return { now, range, senders, series: this.series('sender.received|', range) };
+  }
+
+  push(): unknown {
+    return {
+      now: this.now(),
+      hosts: this.s.hosts().map((h) => {
+        const l = this.latency.get(h.name);
+        return { ...h, latency: l ? { lastMs: l.lastMs, avgMs: l.sumMs / l.n, maxMs: l.maxMs, samples: l.n } : null };
+      }),
+    };
+  }
+
+  listeners(range: RangeName): unknown {
+    return {
+      now: this.now(),
+      range,
+      sources: this.s.sources(),
+      senders: this.s.senders().slice(0, 200),
+      received: this.series('source.received|', range),
+      parsed: this.series('source.parsed|', range),
+      dropped: this.series('source.dropped|', range),
+    };
+  }
+}
+
+/** An address or a network (CIDR) typed in the search box, as a test of addresses. */
+export function addressMatcher(q: string): ((ip: string) => boolean) | null {
+  const t = q.trim();
+  const ip = canonicalIp(t);
+  if (ip) return (x) => x === ip;
+  const c = parseCidr(t);
+  if (!c) return null;
+  return (x) => {
+    const a = parseIp(x);
+    return a !== null && cidrContains(c, a);
+  };
+}
