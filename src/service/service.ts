@@ -24,6 +24,8 @@ import { loadConfiguration, type Configuration, type ResolvedJail } from './conf
 import { createLogger } from './logger.js';
 import { Metrics, type MessageCounts } from './metrics.js';
 import { Pipeline, type PipelineJail } from './pipeline.js';
+import { StatusPage } from '../web/status-page.js';
+import type { JailStatus } from '../jails/jail-status.js';
 
 export interface ServiceOptions {
   confDir: string;
@@ -51,6 +53,8 @@ export class Service {
   readonly journal: JournalFollower;
   readonly control: ControlServer;
   readonly metrics: Metrics;
+  /** The status page and its per-minute history (src/web/, src/history/). */
+  readonly page: StatusPage;
   private readonly delay: BanDelay;
   /** The running configuration and what is derived from it; reload swaps all three. */
   private config: Configuration;
@@ -75,6 +79,7 @@ export class Service {
       listener: {
         onBan: (d) => this.onBan(d),
         onUnban: (jail, ip, scope, origins, reason) => {
+          this.page.history.onUnban(jail, ip, reason);
           this.fleet.onUnban(jail, ip, scope, origins, reason);
           return hostsInScope(this.config.hosts, scope, origins).map((h) => h.name);
         },
@@ -91,7 +96,10 @@ export class Service {
       reconcileIntervalMs: config.service.reconcileInterval * 1000,
       activeBans: () => this.jails.activeBans(),
     });
-    this.pipeline = new Pipeline<FilterMatch>(pipelineJails(config.jails), (jail, match, ev) => this.jails.onMatch(jail, match, ev), logger);
+    this.pipeline = new Pipeline<FilterMatch>(pipelineJails(config.jails), (jail, match, ev) => {
+      this.page.history.onMatch(jail, match, ev);
+      this.jails.onMatch(jail, match, ev);
+    }, logger);
     this.wireFilters(config.jails, []);
     this.listeners = new SyslogListeners(config.service.listen, this.pipeline, this.policy, logger);
     const journal = config.service.journal;
@@ -129,6 +137,19 @@ export class Service {
       filterLosses: () => this.filterLosses(),
     });
     this.delay = new BanDelay(this.metrics.banDelay);
+    this.page = new StatusPage({
+      config: config.service.web,
+      stateFile: join(config.service.stateDir, STATE_FILE),
+      controlSocket: config.service.socket,
+      node: config.service.state.node,
+      jails: () => this.jails.status() as JailStatus[],
+      banned: () => this.state.bannedWithHosts(),
+      hosts: () => this.fleet.hosts(),
+      sources: () => this.sourceCounters(),
+      senders: () => Object.entries(this.listeners.stats().senders).map(([name, c]) => ({ name, ...c })),
+      logger,
+    });
+    this.fleet.on('settled', (e: SettledEvent) => this.page.data.onSettled(e.host, e.latencyMs));
     this.fleet.on('settled', (e: SettledEvent) => this.onSettled(e));
   }
 
@@ -159,7 +180,8 @@ export class Service {
     this.control.handle('hosts', () => this.fleet.hosts());
     await this.listeners.start();
     await this.journal.start();
-    if (service.metrics.listen) await this.metrics.listen(service.metrics.listen);
+    if (service.metrics.listen) await this.metrics.listen(service.metrics.listen, this.page.handlerFor(service.metrics.listen));
+    await this.page.start(service.metrics.listen);
     this.logger.child({ component: 'service' }).info(
       {
         udp: service.listen.udp.map(formatListenAddress),
@@ -175,6 +197,7 @@ export class Service {
 
   /** Returns the hosts the ban goes to, for the jail's log line. */
   private onBan(d: BanDecision): string[] {
+    this.page.history.onBan(d);
     const hosts = hostsInScope(this.config.hosts, d.scope, d.origins).map((h) => h.name);
     this.delay.started(d.jail, d.ip, hosts, Date.now());
     this.fleet.onBan(d);
@@ -259,6 +282,7 @@ export class Service {
     await this.fleet.stop();
     await this.control.close();
     await this.metrics.close();
+    await this.page.stop();
     this.state.close();
     this.logger.info('fleetban stopped');
   }

@@ -7,10 +7,9 @@ import { counterSeries, type CounterSources } from '../history/counter-series.js
 import { History } from '../history/history.js';
 import type { JailStatus } from '../jails/jail-status.js';
 import type { MessageCounts } from '../service/metrics.js';
-import type { BannedEntry } from '../state/state-store.js';
 import { WebAuth } from './web-auth.js';
 import { webAddress, webRefusal, type WebConfig } from './web-config.js';
-import { WebData } from './web-data.js';
+import { WebData, type BannedEntry } from './web-data.js';
 import { WebServer } from './web-server.js';
 
 export interface StatusPageOptions {

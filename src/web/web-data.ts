@@ -4,7 +4,16 @@ import type { SeriesResult } from '../history/history-store.js';
 import type { JailStatus } from '../jails/jail-status.js';
 import { canonicalIp, cidrContains, parseCidr, parseIp } from '../net/address.js';
 import type { MessageCounts } from '../service/metrics.js';
-import type { BannedEntry } from '../state/state-store.js';
+
+/** An active ban and the ledger's state of it on each host (what `fleetban banned` lists). Times in ms. */
+export interface BannedEntry {
+  jail: string;
+  ip: string;
+  since: number;
+  until: number | null;
+  count: number;
+  hosts: Record<string, 'applied' | 'pending' | 'failed'>;
+}
 
 /** What the page reads of the running service. */
 export interface WebSources {
