@@ -115,5 +115,26 @@ export function buildProgram(): Command {
     .description('re-read the configuration without dropping listeners, connections or bans')
     .action(() => runVerb(async () => (await import('./control-verbs.js')).reloadCommand({ confDir: confDir() })));
 
+  program
+    .command('nodes')
+    .description('the nodes of a cluster ([state] backend = postgresql): role, last heartbeat, failures forwarded, lag')
+    .option('--json', 'print JSON')
+    .action((opts: { json?: boolean }) =>
+      runVerb(async () => (await import('./nodes.js')).nodesCommand({ confDir: confDir(), json: !!opts.json })),
+    );
+
+  program
+    .command('state')
+    .description('move the state between backends')
+    .command('copy')
+    .description('copy the SQLite state (bans, history, failures, ledger) into PostgreSQL; stop the service first')
+    .requiredOption('--to <url>', 'postgresql://USER@HOST/DB')
+    .option('--password-file <file>', 'the database password (else PGPASSWORD)')
+    .action((opts: { to: string; passwordFile?: string }) =>
+      runVerb(async () =>
+        (await import('./state-copy.js')).stateCopyCommand({ confDir: confDir(), to: opts.to, passwordFile: opts.passwordFile }),
+      ),
+    );
+
   return program;
 }

@@ -45,7 +45,7 @@ export const PG_MIGRATIONS: readonly string[] = [
     created timestamptz NOT NULL DEFAULT now(),
     newest bigint NOT NULL,             -- latest event time in the batch, ms
     count integer NOT NULL,
-    events jsonb NOT NULL,              -- [[jail, ip, time, origin, line, fields], ...]
+    events json NOT NULL,               -- [[jail, ip, time, received, origin, line, fields], ...] (json: stored as sent, no jsonb parse)
     PRIMARY KEY (node, seq));
   CREATE INDEX failures_seq ON failures (seq);
   CREATE INDEX failures_newest ON failures (newest);

@@ -49,6 +49,10 @@ export interface StateConfig {
   url?: string;
   /** This node's name in the cluster; default the host name. */
   node: string;
+  /** A file holding the database password (else PGPASSWORD). */
+  passwordFile?: string;
+  /** How long a leader's lease lasts without renewal, ms. */
+  leaseMs: number;
 }
 
 export interface ServiceConfig {

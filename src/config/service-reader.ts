@@ -60,6 +60,7 @@ export function serviceConfigFrom(conf: ConfigSet): ServiceConfig {
     }
     return { cidr, tz };
   });
+  const state = stateConfigFrom(conf);
   const metricsListen = metrics.addresses('listen');
   if (metricsListen.length > 1) throw conf.error('metrics', 'listen', 'one address only');
 
@@ -91,7 +92,7 @@ export function serviceConfigFrom(conf: ConfigSet): ServiceConfig {
       sinceSeconds: journal.duration('since', 0),
     },
     metrics: metricsListen[0] ? { listen: metricsListen[0] } : {},
-    state: stateConfigFrom(conf),
+    state,
     web: readWebConfig(conf),
   };
   if (cfg.listen.tls.length > 0 && (!cfg.listen.tlsCert || !cfg.listen.tlsKey)) {
@@ -100,7 +101,7 @@ export function serviceConfigFrom(conf: ConfigSet): ServiceConfig {
   return cfg;
 }
 
-/** `[state] backend`, `url`, `node`. */
+/** `[state] backend`, `url`, `node`, `password_file`, `lease`. */
 function stateConfigFrom(conf: ConfigSet): StateConfig {
   const state = new SectionReader(conf, 'state');
   const backend = state.choice('backend', 'sqlite', STATE_BACKENDS);
@@ -116,7 +117,11 @@ function stateConfigFrom(conf: ConfigSet): StateConfig {
   if (!NODE_NAME.test(node)) {
     throw conf.error('state', 'node', `expected a name of letters, digits, '.', '_' or '-' (up to 63), not ${JSON.stringify(node)}`);
   }
-  const out: StateConfig = { backend, node };
+  const leaseS = state.duration('lease', 3);
+  if (leaseS < 1) throw conf.error('state', 'lease', 'at least 1 second');
+  const out: StateConfig = { backend, node, leaseMs: Math.round(leaseS * 1000) };
+  const pw = state.optionalString('password_file');
+  if (pw !== undefined) out.passwordFile = resolve(pw);
   if (url !== undefined) out.url = url;
   return out;
 }

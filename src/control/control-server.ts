@@ -40,6 +40,11 @@ export class ControlServer {
     return this.o.path;
   }
 
+  /** The handler of `verb`, for a layer that wraps it (the cluster routes verbs through its leader). */
+  handler(verb: string): ControlHandler | undefined {
+    return this.handlers.get(verb);
+  }
+
   /** Register (or replace) the handler of `verb`. */
   handle(verb: string, handler: ControlHandler): void {
     this.handlers.set(verb, handler);

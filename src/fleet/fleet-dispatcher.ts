@@ -78,6 +78,8 @@ export interface FleetDispatcherOptions {
   now?: () => number;
   /** The ssh client to run (tests); default `ssh` from PATH. */
   sshPath?: string;
+  /** Asked before every push (see HostConnectionDeps.mayPush). */
+  mayPush?: () => boolean;
 }
 
 interface Pending {
@@ -322,6 +324,7 @@ export class FleetDispatcher extends EventEmitter {
       logger: this.log,
       now: this.now,
       sshPath: this.o.sshPath,
+      mayPush: this.o.mayPush,
       onConnected: (c, bootId) => this.onConnected(c, bootId),
       onSettled: (host, list) => this.settled(host, list),
       onInterrupted: (host, ops, error) => {

@@ -38,6 +38,12 @@ export interface HostConnectionDeps {
   onStateLost: (host: string, jail: string) => void;
   now?: () => number;
   sshPath?: string;
+  /**
+   * Asked before any ban or unban is written to the host: false holds it
+   * (it stays pending in the ledger). A cluster node that is not sure it
+   * still leads must push nothing.
+   */
+  mayPush?: () => boolean;
 }
 
 export function familyName(ip: string): ActionFamily {
@@ -212,6 +218,11 @@ export class HostConnection {
     const s = this.session;
     const d = this.driver;
     if (!s || !d) return;
+    if (this.queue.size > 0 && this.deps.mayPush && !this.deps.mayPush()) {
+      // Dropped, not lost: the ledger keeps them pending for the next reconciliation.
+      this.queue.clear();
+      return;
+    }
     while (this.state === 'connected' && this.unitsInFlight < WINDOW && this.queue.size > 0) {
       const first = this.queue.values().next().value as QueuedOp;
       const family = familyName(first.ip);

@@ -1,6 +1,7 @@
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { ClusterNode } from '../cluster/cluster-node.js';
 import { registerJailHandlers } from '../control/jail-handlers.js';
 import { ControlServer } from '../control/control-server.js';
 import { FleetDispatcher, type SettledEvent } from '../fleet/fleet-dispatcher.js';
@@ -55,6 +56,8 @@ export class Service {
   readonly metrics: Metrics;
   /** The status page and its per-minute history (src/web/, src/history/). */
   readonly page: StatusPage;
+  /** With `[state] backend = postgresql`: this node's part in the cluster. */
+  readonly cluster: ClusterNode | undefined;
   private readonly delay: BanDelay;
   /** The running configuration and what is derived from it; reload swaps all three. */
   private config: Configuration;
@@ -72,6 +75,25 @@ export class Service {
     this.actions = actionIndex(config.jails);
     this.policy = senderPolicy(config);
     this.state = SqliteStateStore.open(join(config.service.stateDir, STATE_FILE), { logger, node: config.service.state.node });
+    const st = config.service.state;
+    this.cluster =
+      st.backend === 'postgresql' && st.url
+        ? new ClusterNode({
+            config: { url: st.url, node: st.node, passwordFile: st.passwordFile, leaseMs: st.leaseMs },
+            logger,
+            engine: {
+              db: this.state.db,
+              startEngine: async () => {
+                this.jails.start();
+                await this.jails.resolveIgnoreNames();
+                this.fleet.start();
+              },
+              count: (jail, match, ev) => this.jails.onMatch(jail, match, ev),
+              maxFindTimeMs: () => Math.max(600_000, ...this.config.jails.map((j) => j.config.findTime * 1000)),
+              reconcile: () => this.fleet.reconcileAll(),
+            },
+          })
+        : undefined;
     // The jails announce bans to the fleet; the fleet asks the jails what should be in place.
     this.jails = new JailManager({
       state: this.state,
@@ -80,7 +102,9 @@ export class Service {
         onBan: (d) => this.onBan(d),
         onUnban: (jail, ip, scope, origins, reason) => {
           this.page.history.onUnban(jail, ip, reason);
-          this.fleet.onUnban(jail, ip, scope, origins, reason);
+          const announce = () => this.fleet.onUnban(jail, ip, scope, origins, reason);
+          if (this.cluster) this.cluster.afterWrite(announce);
+          else announce();
           return hostsInScope(this.config.hosts, scope, origins).map((h) => h.name);
         },
       },
@@ -95,10 +119,12 @@ export class Service {
       logger,
       reconcileIntervalMs: config.service.reconcileInterval * 1000,
       activeBans: () => this.jails.activeBans(),
+      mayPush: this.cluster ? () => this.cluster!.mayPush() : undefined,
     });
     this.pipeline = new Pipeline<FilterMatch>(pipelineJails(config.jails), (jail, match, ev) => {
       this.page.history.onMatch(jail, match, ev);
-      this.jails.onMatch(jail, match, ev);
+      if (this.cluster) this.cluster.onMatch(jail, match, ev);
+      else this.jails.onMatch(jail, match, ev);
     }, logger);
     this.wireFilters(config.jails, []);
     this.listeners = new SyslogListeners(config.service.listen, this.pipeline, this.policy, logger);
@@ -167,9 +193,14 @@ export class Service {
 
   private async open(): Promise<void> {
     const { service } = this.config;
-    this.jails.start();
-    await this.jails.resolveIgnoreNames();
-    this.fleet.start();
+    if (this.cluster) {
+      // The jails and the fleet start when this node leads (ClusterNode.takeOver).
+      await this.cluster.open();
+    } else {
+      this.jails.start();
+      await this.jails.resolveIgnoreNames();
+      this.fleet.start();
+    }
     await this.control.listen();
     registerJailHandlers(this.control, {
       jails: this.jails,
@@ -178,6 +209,7 @@ export class Service {
       statusSections: () => this.statusSections(),
     });
     this.control.handle('hosts', () => this.fleet.hosts());
+    this.cluster?.installRoutes(this.control);
     await this.listeners.start();
     await this.journal.start();
     if (service.metrics.listen) await this.metrics.listen(service.metrics.listen, this.page.handlerFor(service.metrics.listen));
@@ -200,7 +232,9 @@ export class Service {
     this.page.history.onBan(d);
     const hosts = hostsInScope(this.config.hosts, d.scope, d.origins).map((h) => h.name);
     this.delay.started(d.jail, d.ip, hosts, Date.now());
-    this.fleet.onBan(d);
+    // In a cluster the fleet hears of a ban once PostgreSQL has it.
+    if (this.cluster) this.cluster.afterWrite(() => this.fleet.onBan(d));
+    else this.fleet.onBan(d);
     return hosts;
   }
 
@@ -280,6 +314,7 @@ export class Service {
     await this.pipeline.flush();
     this.jails.stop();
     await this.fleet.stop();
+    await this.cluster?.close();
     await this.control.close();
     await this.metrics.close();
     await this.page.stop();

@@ -1,0 +1,631 @@
+import type Database from 'better-sqlite3';
+import type { Logger } from 'pino';
+import type { ControlHandler, ControlServer } from '../control/control-server.js';
+import { scrubFields, scrubPasswords } from '../filters/password-scrub.js';
+import type { JailMatch } from '../jails/filter-match.js';
+import type { LogEvent } from '../model/log-event.js';
+import { ChangeLog, importState, writeChanges } from './change-log.js';
+import { FailureOutbox, type WireFailure } from './failure-outbox.js';
+import { FencedError, LeaderLease, fenced } from './leader-lease.js';
+import { PgConnection } from './pg-connection.js';
+import { migratePg } from './pg-schema.js';
+import { RELAYED_VERBS, RequestRelay } from './request-relay.js';
+import { parseStateUrl, redactUrl, statePassword } from './state-url.js';
+
+/** `[state]` of fleetban.conf when backend = postgresql. */
+export interface ClusterConfig {
+  url: string;
+  /** This node's name (default: the host name). */
+  node: string;
+  passwordFile?: string;
+  /** How long the leader's lease lasts without renewal, ms (default 3000). */
+  leaseMs: number;
+}
+
+/** What the cluster needs of the service it runs in. */
+export interface ClusterEngine {
+  /** The local SQLite state the engine writes (bans, ban_history, ledger, fleet_host). */
+  db: Database.Database;
+  /** Start the jails and the fleet (once, when this node first leads). */
+  startEngine(): Promise<void>;
+  /** Count one failure in the local jails. */
+  count(jail: string, match: JailMatch, ev: LogEvent): void;
+  /** The longest findtime of the jails, ms: how far back a new leader reads failures. */
+  maxFindTimeMs(): number;
+  /** Compare every host with what it should have and send what is missing. */
+  reconcile(): void;
+}
+
+export type Role = 'follower' | 'starting' | 'leader';
+
+export interface ClusterStatus {
+  node: string;
+  role: Role;
+  /** The leader as last seen in the database. */
+  leader: string | null;
+  epoch: number | null;
+  /** The database cannot be reached (or the last write to it failed): decisions wait locally. */
+  degraded: boolean;
+  lastError: string | null;
+  /** Failures of this node written to PostgreSQL, waiting, dropped. */
+  forwarded: number;
+  backlog: number;
+  lagMs: number;
+  dropped: number;
+  /** Local changes (bans, ledger) not yet in PostgreSQL (the leader). */
+  unreplicated: number;
+}
+
+/** `fleetban nodes --json`: one entry per node. */
+export interface NodeJson {
+  name: string;
+  role: 'leader' | 'follower';
+  /** Last heartbeat, ISO-8601 (the database's clock). */
+  lastSeen: string;
+  /** Seconds since the last heartbeat. */
+  age: number;
+  alive: boolean;
+  degraded: boolean;
+  started: string;
+  failuresForwarded: number;
+  /** Failures waiting at the node, and the age of the oldest, ms. */
+  backlog: number;
+  lagMs: number;
+  epoch: number | null;
+}
+
+export interface ClusterNodeOptions {
+  config: ClusterConfig;
+  engine: ClusterEngine;
+  logger: Logger;
+  /**
+   * The node learnt that another node leads in its place (it was frozen,
+   * or cut off): it must not push anything more. Default: log and exit 75,
+   * so the service manager starts it again, as a follower.
+   */
+  onFenced?: (reason: string) => void;
+}
+
+/** Longest line kept per forwarded failure (the ban's matches show it; the rest is noise). */
+const MAX_LINE = 1000;
+const PURGE_EVERY_MS = 30_000;
+
+/**
+ * This node's part in a cluster of fleetban hosts sharing one PostgreSQL.
+ *
+ * Every node receives logs and matches its filters; every failure goes to
+ * PostgreSQL (FailureOutbox). One node, the leader (LeaderLease), counts
+ * them all in its jails, decides bans, holds the SSH sessions and pushes;
+ * its local state goes to PostgreSQL as it changes (ChangeLog), and the
+ * fleet hears of a ban only once it is there, so a new leader knows every
+ * ban that reached any host. A follower that takes over first reads the
+ * whole state and the failures within findtime from PostgreSQL.
+ */
+export class ClusterNode {
+  role: Role = 'follower';
+  private readonly pg: PgConnection;
+  private readonly lease: LeaderLease;
+  private readonly outbox: FailureOutbox;
+  private readonly relay: RequestRelay;
+  private readonly changes: ChangeLog;
+  private readonly log: Logger;
+  private readonly node: string;
+  private ready = false;
+  private closed = false;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private replicateTimer: NodeJS.Timeout | undefined;
+  private lastError: string | null = null;
+  private degradedSince: number | null = null;
+  private leaderSeen: { node: string | null; epoch: number } = { node: null, epoch: 0 };
+  /** Failures this node saw while it was getting ready to lead. */
+  private early: [WireFailure, JailMatch, LogEvent][] = [];
+  /** The last seq read from each node's failures. */
+  private readonly seen = new Map<string, number>();
+  private fetching = false;
+  private fetchAgain = false;
+  private serving = false;
+  private replicating: Promise<void> | undefined;
+  private replicateAgain = false;
+  private readonly afterWritten: (() => void)[] = [];
+  private blockedPush = false;
+  private lastPurge = 0;
+  private readonly handlers = new Map<string, ControlHandler>();
+
+  constructor(private readonly o: ClusterNodeOptions) {
+    this.node = o.config.node;
+    this.log = o.logger.child({ component: 'cluster', node: this.node });
+    const url = parseStateUrl(o.config.url);
+    this.pg = new PgConnection(url, statePassword(url, o.config.passwordFile), this.node, o.logger);
+    this.lease = new LeaderLease(this.pg.lease, this.node, o.config.leaseMs);
+    this.outbox = new FailureOutbox({
+      pool: this.pg.work,
+      node: this.node,
+      onError: (err) => this.trouble('writing failures', err),
+      onWritten: () => this.healthy(),
+    });
+    this.relay = new RequestRelay(this.pg.work, this.node);
+    this.changes = new ChangeLog(o.engine.db);
+    this.pg.listen('fleetban_failures', () => this.fetchSoon());
+    this.pg.listen('fleetban_request', () => void this.serveRequests());
+    this.pg.listen('fleetban_reply', (p) => this.relay.answered(p));
+    this.pg.onListening = () => {
+      this.fetchSoon();
+      void this.serveRequests();
+    };
+  }
+
+  get isLeader(): boolean {
+    return this.role === 'leader';
+  }
+
+  // ---- life cycle ------------------------------------------------------
+
+  /**
+   * Start: connect, migrate, and begin the heartbeat and the lease. Never
+   * fails because the database is away: the node starts degraded, receives
+   * and keeps its failures, and joins when the database answers.
+   */
+  async open(): Promise<void> {
+    this.log.info({ url: redactUrl(this.o.config.url), leaseMs: this.o.config.leaseMs }, 'cluster node starting');
+    await this.prepare();
+    this.pg.startListening();
+    await this.tick();
+    this.pollTimer = setInterval(() => {
+      this.fetchSoon();
+      void this.serveRequests();
+    }, 500);
+    this.pollTimer.unref();
+  }
+
+  private async prepare(): Promise<boolean> {
+    if (this.ready) return true;
+    const c = await this.pg.work.connect().catch((err: unknown) => {
+      this.trouble('connecting', err);
+      return undefined;
+    });
+    if (!c) return false;
+    try {
+      await migratePg(c);
+      this.ready = true;
+      this.healthy();
+      return true;
+    } catch (err) {
+      this.trouble('migrating the schema', err);
+      return false;
+    } finally {
+      c.release();
+    }
+  }
+
+  private scheduleTick(): void {
+    if (this.closed) return;
+    clearTimeout(this.tickTimer);
+    this.tickTimer = setTimeout(() => void this.tick(), Math.max(100, Math.floor(this.o.config.leaseMs / 4)));
+    this.tickTimer.unref();
+  }
+
+  /** Every quarter lease: renew or try to take the lease, and beat. */
+  private async tick(): Promise<void> {
+    try {
+      if (!(await this.prepare())) return;
+      if (this.role === 'follower') {
+        const epoch = await this.lease.tryAcquire();
+        if (epoch !== null) await this.takeOverOrGiveUp(epoch);
+      } else {
+        const wasValid = this.lease.valid();
+        const still = await this.lease.renew();
+        if (!still) return this.fence('another node took the lease');
+        if (!wasValid || this.blockedPush) {
+          // Pushes were held while the lease was not to be trusted: send what waits.
+          this.blockedPush = false;
+          if (this.role === 'leader') this.o.engine.reconcile();
+        }
+      }
+      await this.heartbeat();
+      this.healthy();
+      if (this.role === 'leader' && Date.now() - this.lastPurge > PURGE_EVERY_MS) await this.purge();
+    } catch (err) {
+      this.trouble(this.role === 'follower' ? 'taking part in the election' : 'renewing the lease', err);
+    } finally {
+      this.scheduleTick();
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    const s = this.outbox.stats();
+    const r = await this.pg.lease.query<{ node: string | null; epoch: string }>(
+      `WITH beat AS (
+         INSERT INTO nodes (name, started, heartbeat, role, degraded, failures_forwarded, backlog, lag_ms)
+         VALUES ($1, now(), now(), $2, $3, $4, $5, $6)
+         ON CONFLICT (name) DO UPDATE SET heartbeat = now(), role = excluded.role, degraded = excluded.degraded,
+           failures_forwarded = excluded.failures_forwarded, backlog = excluded.backlog, lag_ms = excluded.lag_ms)
+       SELECT node, epoch FROM leader WHERE id = 1`,
+      [this.node, this.role === 'follower' ? 'follower' : 'leader', this.degradedSince !== null, s.forwarded, s.backlog, Math.min(s.lagMs, 2 ** 31 - 1)],
+    );
+    const row = r.rows[0];
+    if (row) this.leaderSeen = { node: row.node, epoch: Number(row.epoch) };
+  }
+
+  private engineStarted = false;
+
+  private async takeOverOrGiveUp(epoch: number): Promise<void> {
+    try {
+      await this.takeOver(epoch);
+    } catch (err) {
+      if (this.engineStarted) throw err;
+      // Nothing was pushed yet: hand the lease back and try again later.
+      this.role = 'follower';
+      for (const [wire] of this.early.splice(0)) this.outbox.push(wire);
+      await this.lease.release().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * Lead: write out what this node still holds, read PostgreSQL's state
+   * into the local one, start the jails and the fleet, count every failure
+   * within findtime, then everything new.
+   */
+  private async takeOver(epoch: number): Promise<void> {
+    this.role = 'starting';
+    this.log.info({ epoch }, 'taking over as leader');
+    await this.outbox.drained();
+    const c = await this.pg.work.connect();
+    let replay: WireFailure[] = [];
+    try {
+      const imported = await importState(c, this.o.engine.db, this.changes);
+      const history = new Map<string, number>();
+      for (const h of (await c.query<{ jail: string; ip: string; time: string }>('SELECT jail, ip, time FROM ban_history')).rows) {
+        history.set(`${h.jail}\u0000${h.ip}`, Number(h.time));
+      }
+      const since = Date.now() - this.o.engine.maxFindTimeMs() - 60_000;
+      const batches = await c.query<{ node: string; seq: string; events: WireFailure[] }>(
+        'SELECT node, seq, events FROM failures WHERE newest >= $1 ORDER BY seq',
+        [since],
+      );
+      for (const b of batches.rows) {
+        this.seen.set(b.node, Math.max(this.seen.get(b.node) ?? 0, Number(b.seq)));
+        for (const f of b.events) {
+          const t = f[2] ?? f[3];
+          const banned = history.get(`${f[0]}\u0000${f[1]}`);
+          // Failures that led to a ban were forgotten by it (as fail2ban does).
+          if (banned !== undefined && t <= banned) continue;
+          replay.push(f);
+        }
+      }
+      // A node that wrote nothing within findtime: any row of it within findtime is new.
+      this.unknownSince = since;
+      this.log.info({ epoch, ...imported, failures: replay.length }, 'state read from PostgreSQL');
+    } finally {
+      c.release();
+    }
+    this.engineStarted = true;
+    await this.o.engine.startEngine();
+    for (const f of replay) this.countWire(f);
+    replay = [];
+    for (const [wire, m, ev] of this.early.splice(0)) {
+      this.outbox.push(wire);
+      this.o.engine.count(wire[0], m, ev);
+    }
+    this.role = 'leader';
+    this.log.info({ epoch }, 'leading');
+    this.o.engine.reconcile();
+    this.fetchSoon();
+  }
+
+  /** For nodes not read from yet: rows with failures newer than this are new. */
+  private unknownSince = 0;
+
+  /** This node must not lead any more. */
+  private fence(reason: string): void {
+    if (this.role === 'follower') return;
+    const was = this.lease.lastEpoch;
+    this.role = 'follower';
+    this.log.error({ epoch: was, reason }, 'lost the leadership: pushing nothing more');
+    if (this.o.onFenced) this.o.onFenced(reason);
+    else {
+      // The jails and the fleet of this process have led: a clean follower starts afresh.
+      process.exitCode = 75;
+      setImmediate(() => process.exit(75));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.tickTimer);
+    clearInterval(this.pollTimer);
+    clearTimeout(this.replicateTimer);
+    try {
+      await this.outbox.drained();
+      if (this.role !== 'follower') {
+        await this.replicate();
+        await this.lease.release();
+      }
+      await this.pg.lease.query(`UPDATE nodes SET role = 'follower', heartbeat = now() - interval '1 hour' WHERE name = $1`, [this.node]).catch(() => undefined);
+    } catch (err) {
+      this.log.warn({ error: this.pg.clean(err) }, 'leaving the cluster uncleanly');
+    }
+    this.outbox.close();
+    await this.pg.close();
+  }
+
+  // ---- failures --------------------------------------------------------
+
+  /** A filter matched at this node. */
+  onMatch(jail: string, m: JailMatch, ev: LogEvent): void {
+    const wire: WireFailure = [
+      jail,
+      m.ip,
+      Number.isFinite(m.time) ? m.time : Number.isFinite(ev.time) ? ev.time : null,
+      ev.received,
+      ev.origin,
+      scrubPasswords(m.line.length > MAX_LINE ? m.line.slice(0, MAX_LINE) : m.line),
+      scrubFields(m.fields),
+    ];
+    // While taking over, failures wait until PostgreSQL's have been read (so none is counted twice).
+    if (this.role === 'starting') return void this.early.push([wire, m, ev]);
+    this.outbox.push(wire);
+    if (this.role === 'leader') this.o.engine.count(jail, m, ev);
+  }
+
+  private countWire(f: WireFailure): void {
+    const [jail, ip, time, received, origin, line, fields] = f;
+    const ev: LogEvent = { time: time ?? Number.NaN, received, source: 'cluster', origin, message: line, raw: line };
+    this.o.engine.count(jail, { ip, time: time ?? Number.NaN, fields: fields ?? {}, line }, ev);
+  }
+
+  private fetchSoon(): void {
+    if (this.role !== 'leader') return;
+    if (this.fetching) {
+      this.fetchAgain = true;
+      return;
+    }
+    this.fetching = true;
+    void this.fetch().finally(() => {
+      this.fetching = false;
+      if (this.fetchAgain) {
+        this.fetchAgain = false;
+        this.fetchSoon();
+      }
+    });
+  }
+
+  /** The leader reads the other nodes' new failures and counts them. */
+  private async fetch(): Promise<void> {
+    for (;;) {
+      const nodes = [...this.seen.keys()];
+      let r;
+      try {
+        r = await this.pg.work.query<{ node: string; seq: string; events: WireFailure[] }>(
+          `SELECT f.node, f.seq, f.events FROM failures f
+             LEFT JOIN unnest($2::text[], $3::bigint[]) AS w(node, seq) ON w.node = f.node
+            WHERE f.node <> $1 AND CASE WHEN w.seq IS NULL THEN f.newest >= $4 ELSE f.seq > w.seq END
+            ORDER BY f.seq LIMIT 50`,
+          [this.node, nodes, nodes.map((n) => this.seen.get(n)!), this.unknownSince],
+        );
+      } catch (err) {
+        this.trouble('reading failures', err);
+        return;
+      }
+      if (this.role !== 'leader') return;
+      for (const b of r.rows) {
+        this.seen.set(b.node, Math.max(this.seen.get(b.node) ?? 0, Number(b.seq)));
+        for (const f of b.events) this.countWire(f);
+      }
+      if (r.rows.length < 50) return;
+    }
+  }
+
+  private async purge(): Promise<void> {
+    this.lastPurge = Date.now();
+    const before = Date.now() - this.o.engine.maxFindTimeMs() - 120_000;
+    await this.pg.work.query(`DELETE FROM failures WHERE newest < $1 AND created < now() - interval '2 minutes'`, [before]);
+    await this.relay.purge();
+  }
+
+  // ---- the leader's writes -------------------------------------------------
+
+  /**
+   * Run `fn` (announce a ban or unban to the fleet) once the local changes
+   * made so far are in PostgreSQL. When the database is away and the lease
+   * is still to be trusted, it runs anyway (the change is written when the
+   * database is back); when the lease is not to be trusted, it waits.
+   */
+  afterWrite(fn: () => void): void {
+    this.afterWritten.push(fn);
+    this.replicateSoon(0);
+  }
+
+  private replicateSoon(ms: number): void {
+    if (this.replicateTimer || this.closed) return;
+    this.replicateTimer = setTimeout(() => {
+      this.replicateTimer = undefined;
+      void this.replicate();
+    }, ms);
+  }
+
+  /** Copy the local changes to PostgreSQL, fenced by the epoch; then run what waited for it. */
+  async replicate(): Promise<void> {
+    if (this.replicating) {
+      this.replicateAgain = true;
+      return this.replicating;
+    }
+    const run = this.replicateOnce();
+    this.replicating = run;
+    try {
+      await run;
+    } finally {
+      this.replicating = undefined;
+      if (this.replicateAgain) {
+        this.replicateAgain = false;
+        this.replicateSoon(0);
+      } else if (this.role !== 'follower') {
+        // Ledger answers and expiries change the state without anyone waiting: keep up.
+        this.replicateSoon(this.changes.latest() > 0 ? 20 : 100);
+      }
+    }
+  }
+
+  private async replicateOnce(): Promise<void> {
+    const epoch = this.lease.lastEpoch;
+    if (this.role === 'follower' || epoch === null) return;
+    const waiting = this.afterWritten.splice(0);
+    const target = this.changes.latest();
+    try {
+      let after = 0;
+      while (after < target) {
+        const p = this.changes.collect(after, target);
+        if (p.count === 0) break;
+        const c = await this.pg.work.connect();
+        try {
+          await fenced(c, this.node, epoch, (x) => writeChanges(x, p, this.node, epoch));
+        } finally {
+          c.release();
+        }
+        this.changes.done(p.upTo);
+        after = p.upTo;
+      }
+      this.healthy();
+      for (const fn of waiting) fn();
+    } catch (err) {
+      if (err instanceof FencedError) {
+        this.fence('a write was refused: another node leads');
+        return;
+      }
+      this.trouble('writing bans and the ledger', err);
+      if (this.lease.valid()) {
+        for (const fn of waiting) fn();
+      } else {
+        this.afterWritten.unshift(...waiting);
+      }
+      this.replicateSoon(250);
+    }
+  }
+
+  /** Checked by the fleet before it writes any command to a host. */
+  mayPush(): boolean {
+    if (this.role === 'leader' && this.lease.valid()) return true;
+    this.blockedPush = true;
+    return false;
+  }
+
+  // ---- control verbs -------------------------------------------------------
+
+  /**
+   * Route `status`, `banned`, `hosts`, `ban`, `unban` through the leader when
+   * this node follows, and add `nodes`. Call after the service registered
+   * its own handlers.
+   */
+  installRoutes(control: ControlServer & { handler(verb: string): ControlHandler | undefined }): void {
+    for (const verb of RELAYED_VERBS) {
+      const local = control.handler(verb);
+      if (!local) continue;
+      this.handlers.set(verb, local);
+      control.handle(verb, async (args) => {
+        if (this.role === 'leader') return this.withCluster(verb, await local(args));
+        try {
+          return this.withCluster(verb, await this.relay.ask(verb, args));
+        } catch (err) {
+          // Without a leader a node still answers what it knows itself.
+          if (verb === 'status' && (err as { kind?: string }).kind === 'internal') return this.withCluster(verb, await local(args));
+          throw err;
+        }
+      });
+    }
+    control.handle('nodes', () => this.nodes());
+  }
+
+  private withCluster(verb: string, result: unknown): unknown {
+    if (verb === 'status' && result && typeof result === 'object' && !Array.isArray(result) && 'jails' in result) {
+      return { ...(result as Record<string, unknown>), cluster: this.status() };
+    }
+    return result;
+  }
+
+  private async serveRequests(): Promise<void> {
+    if (this.role !== 'leader' || this.serving) return;
+    this.serving = true;
+    try {
+      while (
+        (await this.relay.serve(async (verb, args) => {
+          const h = this.handlers.get(verb);
+          if (!h) throw new Error(`verb ${verb} is not relayed`);
+          return h(args);
+        })) > 0
+      );
+    } catch (err) {
+      this.trouble('serving requests of other nodes', err);
+    } finally {
+      this.serving = false;
+    }
+  }
+
+  /** Every node with its heartbeat, as the database has them. */
+  async nodes(): Promise<NodeJson[]> {
+    const lease = Math.max(1, this.o.config.leaseMs / 1000);
+    const r = await this.pg.work.query<{
+      name: string;
+      heartbeat: Date;
+      started: Date;
+      age: number;
+      degraded: boolean;
+      failures_forwarded: string;
+      backlog: number;
+      lag_ms: number;
+      leads: boolean;
+      epoch: string;
+    }>(
+      `SELECT n.name, n.heartbeat, n.started, extract(epoch FROM now() - n.heartbeat)::float8 AS age, n.degraded,
+              n.failures_forwarded, n.backlog, n.lag_ms, (l.node = n.name AND l.lease_until > now()) AS leads, l.epoch
+         FROM nodes n CROSS JOIN leader l WHERE l.id = 1 ORDER BY n.name`,
+    );
+    return r.rows.map((n) => ({
+      name: n.name,
+      role: n.leads ? 'leader' : 'follower',
+      lastSeen: n.heartbeat.toISOString(),
+      age: Math.round(n.age * 10) / 10,
+      alive: n.age < 3 * lease,
+      degraded: n.degraded,
+      started: n.started.toISOString(),
+      failuresForwarded: Number(n.failures_forwarded),
+      backlog: n.backlog,
+      lagMs: n.lag_ms,
+      epoch: n.leads ? Number(n.epoch) : null,
+    }));
+  }
+
+  status(): ClusterStatus {
+    const s = this.outbox.stats();
+    return {
+      node: this.node,
+      role: this.role,
+      leader: this.role === 'leader' ? this.node : this.leaderSeen.node,
+      epoch: this.role === 'leader' ? this.lease.lastEpoch : this.leaderSeen.epoch,
+      degraded: this.degradedSince !== null,
+      lastError: this.lastError,
+      forwarded: s.forwarded,
+      backlog: s.backlog,
+      lagMs: s.lagMs,
+      dropped: s.dropped,
+      unreplicated: this.role === 'follower' ? 0 : this.changes.latest() > 0 ? 1 : 0,
+    };
+  }
+
+  // ---- health ------------------------------------------------------------
+
+  private trouble(what: string, err: unknown): void {
+    const error = this.pg.clean(err);
+    this.lastError = `${what}: ${error}`;
+    if (this.degradedSince === null) {
+      this.degradedSince = Date.now();
+      this.log.warn({ error, while: what }, 'PostgreSQL unreachable: degraded, keeping decisions and failures locally');
+    }
+  }
+
+  private healthy(): void {
+    if (this.degradedSince === null) return;
+    this.log.info({ after: Date.now() - this.degradedSince }, 'PostgreSQL reachable again');
+    this.degradedSince = null;
+  }
+}
