@@ -28,6 +28,8 @@ export interface MetricsProvider {
   journalRestarts(): number;
   /** Lines each jail's filter could not use, by kind (src/filters/filter-losses.ts). */
   filterLosses?(): { jail: string; filter: string; ambiguous: number; tooLong: number; tooSlow: number; retried: number }[];
+  /** In a cluster: this node's role and its failures forwarded to PostgreSQL. */
+  cluster?(): { node: string; leader: boolean; degraded: boolean; forwarded: number; backlog: number } | undefined;
 }
 
 /** Counters read from a provider: reset and set from the source of truth on each scrape. */
@@ -104,6 +106,18 @@ export class Metrics {
       'Lines the hot path\'s regex time limit cut and handed to the retry worker (matched there unless counted as too-slow).',
       ['jail', 'filter'],
       () => (provider.filterLosses?.() ?? []).map((l) => ({ labels: { jail: l.jail, filter: l.filter }, value: l.retried })), 'counter');
+    const cluster = () => {
+      const c = provider.cluster?.();
+      return c ? [c] : [];
+    };
+    fromProvider(reg, 'fleetban_cluster_leader', '1 on the node that leads the cluster (pushes to the hosts).', ['node'],
+      () => cluster().map((c) => ({ labels: { node: c.node }, value: c.leader ? 1 : 0 })), 'gauge');
+    fromProvider(reg, 'fleetban_cluster_degraded', '1 while PostgreSQL cannot be reached: decisions and failures wait locally.', ['node'],
+      () => cluster().map((c) => ({ labels: { node: c.node }, value: c.degraded ? 1 : 0 })), 'gauge');
+    fromProvider(reg, 'fleetban_cluster_failures_forwarded_total', 'Failures this node wrote to PostgreSQL for the leader to count.', ['node'],
+      () => cluster().map((c) => ({ labels: { node: c.node }, value: c.forwarded })), 'counter');
+    fromProvider(reg, 'fleetban_cluster_backlog', 'Failures of this node waiting to be written to PostgreSQL.', ['node'],
+      () => cluster().map((c) => ({ labels: { node: c.node }, value: c.backlog })), 'gauge');
     this.banDelay = new Histogram({
       name: 'fleetban_ban_delay_seconds',
       help: 'Delay from the failure that crossed maxretry to the ban acknowledged on every host in scope.',

@@ -161,6 +161,10 @@ export class Service {
       hosts: () => this.fleet.hosts().map((h) => ({ host: h.name, connected: h.connected, pending: h.pending })),
       journalRestarts: () => this.journal.state().restarts,
       filterLosses: () => this.filterLosses(),
+      cluster: () => {
+        const c = this.cluster?.status();
+        return c && { node: c.node, leader: c.role === 'leader', degraded: c.degraded, forwarded: c.forwarded, backlog: c.backlog };
+      },
     });
     this.delay = new BanDelay(this.metrics.banDelay);
     this.page = new StatusPage({

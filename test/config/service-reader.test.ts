@@ -34,6 +34,7 @@ describe('fleetban.conf', () => {
       backend: 'postgresql',
       url: 'postgresql://fleetban@%2Frun%2Fpostgresql/fleetban',
       node: 'central-b',
+      leaseMs: 3000,
     });
   });
 

@@ -66,7 +66,7 @@ export class TestPostgres {
     // Tests stop it with -m immediate: no fsync on the way is worth waiting for.
     writeFileSync(
       join(p.dataDir, 'postgresql.auto.conf'),
-      ['fsync = off', 'synchronous_commit = off', 'full_page_writes = off', "log_min_messages = 'fatal'", 'max_connections = 100', ''].join('\n'),
+      ['fsync = off', 'full_page_writes = off', "log_min_messages = 'fatal'", 'max_connections = 100', ''].join('\n'),
     );
     p.pgCtl('start');
     const env: Record<string, string> = o.password ? { PGPASSWORD: o.password } : {};
