@@ -8,6 +8,7 @@ import { formatTimeValue } from '../config/time-value.js';
 import { formatScope } from '../jails/jail-config.js';
 import { loadConfiguration, type Configuration } from '../service/configuration.js';
 import { EXIT_OK, EXIT_USAGE } from './exit-codes.js';
+import { webWarnings } from '../web/web-config.js';
 
 /**
  * `fleetban check-config`: read and compile everything `fleetban run` would
@@ -49,6 +50,8 @@ export async function checkConfigCommand(o: { confDir: string }): Promise<number
     }
   }
   if (config) process.stdout.write(describe(config));
+  // The status page on a network address without a login (src/web/web-config.ts).
+  if (config) for (const w of webWarnings(config.service.web, config.service.metrics.listen)) process.stderr.write(`warning: ${w}\n`);
   if (errors.length > 0) {
     for (const e of errors) process.stderr.write(`error: ${e}\n`);
     process.stderr.write(`${errors.length} error${errors.length > 1 ? 's' : ''} in ${o.confDir}\n`);

@@ -97,7 +97,7 @@ export class HistoryStore {
         'INSERT INTO history_minute (series, minute, value) VALUES (?, ?, ?) ON CONFLICT (series, minute) DO UPDATE SET value = value + excluded.value',
       ),
       series: db.prepare<[number, number, string, string, number, number], { series: string; bucket: number; value: number }>(
-        'SELECT series, (minute / ?) * ? AS bucket, SUM(value) AS value FROM history_minute WHERE series >= ? AND series < ? AND minute >= ? AND minute < ? GROUP BY series, bucket',
+        'SELECT series, (minute / CAST(? AS INTEGER)) * CAST(? AS INTEGER) AS bucket, SUM(value) AS value FROM history_minute WHERE series >= ? AND series < ? AND minute >= ? AND minute < ? GROUP BY series, bucket',
       ),
       lastMinute: db.prepare<[string, string], { series: string; minute: number }>(
         'SELECT series, MAX(minute) AS minute FROM history_minute WHERE series >= ? AND series < ? GROUP BY series',

@@ -63,3 +63,20 @@ export function webAddress(cfg: WebConfig, metrics: ListenAddress | undefined): 
   if (!addr || webRefusal(cfg, addr)) return null;
   return addr;
 }
+
+/**
+ * What `fleetban check-config` warns about the page: served to a network
+ * without a login, or not served because it would have been.
+ */
+export function webWarnings(cfg: WebConfig, metrics: ListenAddress | undefined): string[] {
+  if (!cfg.enabled) return [];
+  const addr = cfg.listen ?? metrics;
+  if (!addr) return [];
+  const where = formatListenAddress(addr);
+  const refusal = webRefusal(cfg, addr);
+  if (refusal) return [`[web] ${refusal}; it is not served (only /metrics is)`];
+  if (!isLoopback(addr.host) && !cfg.tokenFile && cfg.allowAnonymous) {
+    return [`[web] allow_anonymous = yes: the status page on ${where} shows every attacker and user name tried to anyone who reaches it`];
+  }
+  return [];
+}

@@ -1,0 +1,237 @@
+/**
+ * The status page under load, against a real `fleetban run`:
+ *
+ * 1. Serve and render the overview with 100,000 active bans and 14 days of
+ *    per-minute history (goal: under 1 s): the time of GET /api/overview
+ *    (first call, then warm), and of the whole page in headless Chromium
+ *    from navigation to the plots drawn and the ban table filled.
+ * 2. What the page costs the ingest path: TCP syslog messages matched per
+ *    second with no page open, then with 10 pollers asking for the overview
+ *    at the page's rate (every 3 s, as 10 open browsers would).
+ *
+ *   npx tsx bench/web.ts [--bans 100000] [--days 14] [--messages 300000]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, cpSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { chromium } from 'playwright-core';
+import { HistoryStore } from '../src/history/history-store.js';
+import { SqliteStateStore } from '../src/state/sqlite-state-store.js';
+import { STATE_FILE } from '../src/state/open-state.js';
+import { freePort, poll, spawnSender } from './syslog-receivers.js';
+
+const { values } = parseArgs({
+  options: {
+    bans: { type: 'string', default: '100000' },
+    days: { type: 'string', default: '14' },
+    messages: { type: 'string', default: '300000' },
+    pollers: { type: 'string', default: '10' },
+  },
+});
+const BANS = Number(values.bans);
+const DAYS = Number(values.days);
+const MESSAGES = Number(values.messages);
+const POLLERS = Number(values.pollers);
+const ROOT = resolve(import.meta.dirname, '..');
+const CLI = join(ROOT, 'dist/src/cli/main.js');
+const JAILS = ['vpopmail', 'courier-auth', 'courier-smtp'];
+
+function ms(t0: bigint): number {
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** A state folder with BANS active bans (on 10 hosts of the ledger) and DAYS of history. */
+function populate(stateDir: string): void {
+  mkdirSync(stateDir, { recursive: true });
+  const file = join(stateDir, STATE_FILE);
+  const now = Date.now();
+  const t0 = process.hrtime.bigint();
+  const state = SqliteStateStore.open(file, { flushMs: 0 });
+  const ledger = state.db.prepare("INSERT OR REPLACE INTO ledger (host, jail, ip, want, status, updated) VALUES (?, ?, ?, 'ban', ?, ?)");
+  state.db.transaction(() => {
+    for (let i = 0; i < BANS; i++) {
+      const ip = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+      const jail = JAILS[i % 3]!;
+      const since = now - (BANS - i) * 10;
+      state.commitBan(
+        { jail, ip, since, until: since + 7 * 86_400_000, count: 1, failures: 5, scope: { kind: 'fleet' }, origins: ['mx1'], fields: { user: `user${i}` }, matches: [], manual: false },
+        { jail, ip, time: since, banTime: 7 * 86400, count: 1 },
+      );
+      for (let h = 1; h <= 10; h++) ledger.run(`mx${h}`, jail, ip, i % 97 === 0 && h === 3 ? 'failed' : i % 13 === 0 ? 'pending' : 'applied', since);
+    }
+  })();
+  state.close();
+  const tBans = ms(t0);
+
+  const t1 = process.hrtime.bigint();
+  const history = HistoryStore.open(file);
+  const lastMinute = Math.floor(now / 60_000);
+  const minutes = DAYS * 1440;
+  const series: string[] = [
+    ...JAILS.flatMap((j) => [`failures|${j}`, `bans|${j}`]),
+    ...['udp 0.0.0.0:514', 'tcp 0.0.0.0:514'].flatMap((l) => [`source.received|${l}`, `source.parsed|${l}`, `source.dropped|${l}|parse`]),
+    ...Array.from({ length: 20 }, (_, i) => `198.18.0.${i + 2}`).flatMap((s) => [`sender.received|${s}`, `sender.parsed|${s}`]),
+  ];
+  history.db.transaction(() => {
+    for (let m = lastMinute - minutes; m < lastMinute; m++) {
+      history.addMinute(m, series.map((s, i) => [s, 1 + ((m * 7 + i * 13) % 50)]));
+    }
+  })();
+  const attackers = [];
+  for (let i = 0; i < BANS; i++) {
+    const ip = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+    attackers.push({ ip, first: now - 3_600_000, last: now - i, failures: 5 + (i % 40), jails: { [JAILS[i % 3]!]: 5 }, origins: { mx1: 3, mx2: 2 }, users: { [`user${i}`]: 5 } });
+  }
+  history.merge(attackers, [], []);
+  const rows = (history.db.prepare('SELECT COUNT(*) AS n FROM history_minute').get() as { n: number }).n;
+  history.close();
+  console.log(`state: ${BANS.toLocaleString('en')} bans with 10 hosts each in ${(tBans / 1000).toFixed(1)} s; history: ${rows.toLocaleString('en')} minute rows (${series.length} series x ${minutes.toLocaleString('en')} minutes) and ${BANS.toLocaleString('en')} attackers in ${(ms(t1) / 1000).toFixed(1)} s`);
+}
+
+interface Service {
+  child: ChildProcess;
+  http: number;
+  tcp: number;
+  stop(): Promise<void>;
+}
+
+async function startService(dir: string): Promise<Service> {
+  const conf = join(dir, 'conf');
+  cpSync(join(ROOT, 'conf'), conf, { recursive: true });
+  const http = await freePort();
+  const tcp = await freePort();
+  writeFileSync(join(conf, 'fleetban.local'), `[fleetban]\nstatedir = ${join(dir, 'var')}\nloglevel = warn\n[listen]\nudp =\ntcp = 127.0.0.1:${tcp}\n[journal]\nenabled = no\n[metrics]\nlisten = 127.0.0.1:${http}\n`);
+  const child = spawn(process.execPath, [CLI, 'run', '-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const t0 = process.hrtime.bigint();
+  for (;;) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${http}/api/session`);
+      if (r.ok) break;
+    } catch {
+      // not yet
+    }
+    if (child.exitCode !== null) throw new Error('fleetban run exited');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  console.log(`fleetban run up (${BANS.toLocaleString('en')} bans restored) in ${(ms(t0) / 1000).toFixed(1)} s`);
+  return {
+    child,
+    http,
+    tcp,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+async function overviewTimes(svc: Service): Promise<void> {
+  const url = `http://127.0.0.1:${svc.http}/api/overview?range=week`;
+  const api: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < 8; i++) {
+    const t0 = process.hrtime.bigint();
+    const body = await (await fetch(url)).text();
+    api.push(ms(t0));
+    bytes = body.length;
+    // Past the page's ban-list cache (2 s) every other call: half of these read all bans again.
+    if (i % 2 === 1) await new Promise((r) => setTimeout(r, 2100));
+  }
+  console.log(`GET /api/overview?range=week (${(bytes / 1024).toFixed(0)} KiB): first ${api[0]!.toFixed(0)} ms, median ${median(api).toFixed(0)} ms, max ${Math.max(...api).toFixed(0)} ms`);
+
+  const profile = mkdtempSync(join(tmpdir(), 'fleetban-bench-chromium-'));
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1400, height: 1000 },
+  });
+  try {
+    const renders: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const page = await browser.newPage();
+      const t0 = process.hrtime.bigint();
+      await page.goto(`http://127.0.0.1:${svc.http}/#overview`);
+      await page.click('text=last week');
+      await page.waitForFunction("Number(document.querySelector('#plot-failures')?.dataset.points) > 300 && document.querySelectorAll('#active-bans tbody tr').length > 0", undefined, { timeout: 30_000 });
+      renders.push(ms(t0));
+      await page.close();
+    }
+    console.log(`page in Chromium, navigation to the week's plots drawn and 100 newest bans listed: first ${renders[0]!.toFixed(0)} ms, median ${median(renders).toFixed(0)} ms`);
+  } finally {
+    await browser.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+/** Messages per second through `fleetban run` (TCP, one connection), counted by its pipeline. */
+async function ingestRate(svc: Service, label: string): Promise<number> {
+  const events = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${svc.http}/metrics`)).text();
+    return [...text.matchAll(/^fleetban_messages_parsed_total\{source="tcp [^"]*"\} (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
+  };
+  const before = await events();
+  const sender = spawnSender(['tcp', String(svc.tcp), '1', String(MESSAGES)]);
+  let out = '';
+  sender.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  await poll(() => out.includes('ready'), 60_000);
+  const t0 = process.hrtime.bigint();
+  sender.stdin!.write('go\n');
+  let n = before;
+  for (;;) {
+    n = await events();
+    if (n - before >= MESSAGES || ms(t0) > 300_000) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const seconds = ms(t0) / 1000;
+  sender.kill();
+  const rate = (n - before) / seconds;
+  console.log(`ingest ${label}: ${(n - before).toLocaleString('en')} messages in ${seconds.toFixed(2)} s = ${Math.round(rate).toLocaleString('en')} msg/s`);
+  return rate;
+}
+
+/** POLLERS pollers asking for the overview every 3 s, as open pages do. */
+function startPollers(svc: Service): { stop(): Promise<number> } {
+  let running = true;
+  let calls = 0;
+  const loops = Array.from({ length: POLLERS }, async (_, i) => {
+    await new Promise((r) => setTimeout(r, (i * 3000) / POLLERS));
+    while (running) {
+      await (await fetch(`http://127.0.0.1:${svc.http}/api/overview?range=hour`)).text();
+      calls++;
+      await new Promise((r) => setTimeout(r, 3000));
+    }
+  });
+  return {
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+      return calls;
+    },
+  };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'fleetban-bench-web-'));
+try {
+  populate(join(dir, 'var'));
+  const svc = await startService(dir);
+  try {
+    await overviewTimes(svc);
+    const quiet1 = await ingestRate(svc, 'without pollers');
+    const pollers = startPollers(svc);
+    const busy = await ingestRate(svc, `with ${POLLERS} pollers every 3 s`);
+    const calls = await pollers.stop();
+    const quiet2 = await ingestRate(svc, 'without pollers, again');
+    const base = (quiet1 + quiet2) / 2;
+    console.log(`with pollers / without: ${(busy / base).toFixed(3)} (${calls} overview calls during the run; the two runs without differ by ${((Math.abs(quiet1 - quiet2) / base) * 100).toFixed(1)}%)`);
+  } finally {
+    await svc.stop();
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+console.log(`load average (1, 5, 15 min): ${loadavg().map((x) => x.toFixed(2)).join(', ')}`);
