@@ -326,8 +326,9 @@ export class ClusterNode {
     if (this.o.onFenced) this.o.onFenced(reason);
     else {
       // The jails and the fleet of this process have led: a clean follower starts afresh.
+      // mayPush() says no from now on; the pause lets the log lines above reach their reader.
       process.exitCode = 75;
-      setImmediate(() => process.exit(75));
+      setTimeout(() => process.exit(75), 200);
     }
   }
 
