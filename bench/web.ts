@@ -20,7 +20,8 @@ import { chromium } from 'playwright-core';
 import { HistoryStore } from '../src/history/history-store.js';
 import { SqliteStateStore } from '../src/state/sqlite-state-store.js';
 import { STATE_FILE } from '../src/state/open-state.js';
-import { freePort, poll, spawnSender } from './syslog-receivers.js';
+import { createServer } from 'node:net';
+import { poll, spawnSender } from './syslog-receivers.js';
 
 const { values } = parseArgs({
   options: {
@@ -91,6 +92,18 @@ function populate(stateDir: string): void {
   console.log(`state: ${BANS.toLocaleString('en')} bans with 10 hosts each in ${(tBans / 1000).toFixed(1)} s; history: ${rows.toLocaleString('en')} minute rows (${series.length} series x ${minutes.toLocaleString('en')} minutes) and ${BANS.toLocaleString('en')} attackers in ${(ms(t1) / 1000).toFixed(1)} s`);
 }
 
+/** A port the kernel picks from its ephemeral range (outside every test suite's range). */
+function ephemeralPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 interface Service {
   child: ChildProcess;
   http: number;
@@ -101,8 +114,9 @@ interface Service {
 async function startService(dir: string): Promise<Service> {
   const conf = join(dir, 'conf');
   cpSync(join(ROOT, 'conf'), conf, { recursive: true });
-  const http = await freePort();
-  const tcp = await freePort();
+  const http = await ephemeralPort();
+  let tcp = await ephemeralPort();
+  while (tcp === http) tcp = await ephemeralPort();
   writeFileSync(join(conf, 'fleetban.local'), `[fleetban]\nstatedir = ${join(dir, 'var')}\nloglevel = warn\n[listen]\nudp =\ntcp = 127.0.0.1:${tcp}\n[journal]\nenabled = no\n[metrics]\nlisten = 127.0.0.1:${http}\n`);
   const child = spawn(process.execPath, [CLI, 'run', '-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
   const t0 = process.hrtime.bigint();
