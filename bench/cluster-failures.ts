@@ -21,6 +21,7 @@ import pino from 'pino';
 import { ClusterNode } from '../src/cluster/cluster-node.js';
 import { ConfigSet } from '../src/config/config-set.js';
 import { jailsFrom } from '../src/config/jail-reader.js';
+import { BanBook } from '../src/bans/ban-book.js';
 import { JailManager } from '../src/jails/jail-manager.js';
 import type { JailMatch } from '../src/jails/filter-match.js';
 import type { LogEvent } from '../src/model/log-event.js';
@@ -47,8 +48,8 @@ function engine(name: string): Engine {
   const state = SqliteStateStore.open(join(dir, `${name}.sqlite`), { flushMs: 1000 });
   const jails = new JailManager({
     state,
+    book: new BanBook({ state, logger: log, timers: false }),
     jails: jailsFrom(ConfigSet.fromString(JAILS, 'bench')),
-    listener: { onBan: () => undefined, onUnban: () => undefined },
     neverBan: new CidrSet(),
     logger: log,
     timers: false,

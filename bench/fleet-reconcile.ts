@@ -15,7 +15,8 @@
  * Needs root. Target (issue 6): under 10 s.
  */
 import { performance } from 'node:perf_hooks';
-import type { ActiveBan, ReconciledEvent } from '../src/fleet/fleet-dispatcher.js';
+import type { Ban } from '../src/bans/ban.js';
+import type { ReconciledEvent } from '../src/fleet/fleet-dispatcher.js';
 import { canonicalIp } from '../src/net/address.js';
 import { NetnsFleet, waitFor } from '../test/helpers/netns-fleet.js';
 import { fmt, harness, stateDbFile } from './fleet-common.js';
@@ -32,10 +33,10 @@ const fleet = await NetnsFleet.create({ tag: 'z', block: 22, count: HOSTS });
 fleet.cleanupOnSignals();
 const { db, cleanup } = stateDbFile();
 const now = Date.now();
-const active: ActiveBan[] = [];
+const active: Ban[] = [];
 for (let i = 0; i < BANS; i++) {
   const ip = canonicalIp(`2001:db8:${Math.floor(i / 65536).toString(16)}::${(i % 65536).toString(16)}:1`)!;
-  active.push({ jail: JAIL, ip, since: now, until: now + 3_600_000, failures: 5, scope: { kind: 'fleet' }, origins: [] });
+  active.push({ jail: JAIL, ip, since: now, until: now + 3_600_000, count: 1, failures: 5, scope: { kind: 'fleet' }, origins: [], fields: {}, matches: [], manual: false });
 }
 const hosts = fleet.fleetHosts('shell', { timeoutMs: 60_000, connectTimeoutMs: 10_000 });
 

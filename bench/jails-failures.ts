@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { ConfigSet } from '../src/config/config-set.js';
 import { jailsFrom } from '../src/config/jail-reader.js';
+import { BanBook } from '../src/bans/ban-book.js';
 import { JailManager } from '../src/jails/jail-manager.js';
 import type { JailMatch } from '../src/jails/filter-match.js';
 import type { LogEvent } from '../src/model/log-event.js';
@@ -35,12 +36,15 @@ const dir = mkdtempSync(join(tmpdir(), 'fleetban-bench-'));
 try {
   const state = SqliteStateStore.open(join(dir, 'state.sqlite'), { flushMs: 0 });
   let bans = 0;
+  const logger = pino({ level: 'silent' });
+  const book = new BanBook({ state, logger, timers: false });
+  book.subscribe(() => void bans++);
   const manager = new JailManager({
     state,
+    book,
     jails: jailsFrom(ConfigSet.fromString('[vpopmail]\nenabled = true\nmaxretry = 5\nfindtime = 10m\nbantime = 1h\nignoreself = false\n', 'bench')),
-    listener: { onBan: () => void bans++, onUnban: () => {} },
     neverBan: new CidrSet(),
-    logger: pino({ level: 'silent' }),
+    logger,
     timers: false,
   });
   manager.start();
@@ -83,7 +87,7 @@ try {
   }
   const flushUs = Number(process.hrtime.bigint() - t1) / 1000 / N;
 
-  // Bans: 10,000 addresses reaching maxretry, each ban committed to SQLite before it is announced.
+  // Bans: 10,000 addresses reaching maxretry, each ban committed to SQLite by the ban book before it is announced.
   const B = Math.min(10_000, N);
   const t2 = process.hrtime.bigint();
   for (let r = 0; r < 3; r++) for (let i = 0; i < B; i++) manager.onMatch('vpopmail', { ip: address(i), time: now, fields, line }, ev);

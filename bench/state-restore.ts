@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { ConfigSet } from '../src/config/config-set.js';
 import { jailsFrom } from '../src/config/jail-reader.js';
+import { BanBook } from '../src/bans/ban-book.js';
 import { JailManager } from '../src/jails/jail-manager.js';
 import { CidrSet } from '../src/net/cidr-set.js';
 import { SqliteStateStore } from '../src/state/sqlite-state-store.js';
@@ -50,17 +51,12 @@ try {
 
   const t0 = process.hrtime.bigint();
   const state = SqliteStateStore.open(file, { flushMs: 0 });
-  const manager = new JailManager({
-    state,
-    jails,
-    listener: { onBan: () => {}, onUnban: () => {} },
-    neverBan: new CidrSet(),
-    logger: pino({ level: 'silent' }),
-    timers: false,
-  });
+  const logger = pino({ level: 'silent' });
+  const book = new BanBook({ state, logger, timers: false });
+  const manager = new JailManager({ state, book, jails, neverBan: new CidrSet(), logger, timers: false });
   manager.start();
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const restored = manager.activeBans().length;
+  const restored = book.size();
   manager.stop();
   state.close();
 

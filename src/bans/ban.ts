@@ -42,9 +42,9 @@ export interface BanKey {
 /**
  * Why a ban ended: its time ran out; an administrator lifted it; it ended
  * while the service was down (or its jail is gone) and is lifted at start;
- * its jail was removed by a reload; another node of the cluster lifted it.
+ * its jail was removed by a reload.
  */
-export type UnbanReason = 'expired' | 'manual' | 'start' | 'reload' | 'remote';
+export type UnbanReason = 'expired' | 'manual' | 'start' | 'reload';
 
 /** One string per jail and address, for maps (jail names never hold a NUL). */
 export function banKeyOf(jail: string, ip: string): string {

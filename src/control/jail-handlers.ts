@@ -1,11 +1,11 @@
+import type { BanBook } from '../bans/ban-book.js';
+import { formatScope } from '../bans/scope.js';
+import type { LedgerStorage } from '../fleet/ledger.js';
 import type { JailManager } from '../jails/jail-manager.js';
 import { JailError } from '../jails/jail-error.js';
 import type { JailStatus } from '../jails/jail-status.js';
-import type { BanDecision } from '../model/ban-decision.js';
-import type { SqliteStateStore } from '../state/sqlite-state-store.js';
 import type { ControlServer } from './control-server.js';
 import { ControlError, optionalStringArg, stringArg } from './protocol.js';
-import { formatScope } from '../jails/jail-config.js';
 
 /** `fleetban banned --json`: one entry per ban. Times are ISO-8601; `until` is null for ever. */
 export interface BannedJson {
@@ -38,7 +38,10 @@ export interface BanJson {
 
 export interface JailHandlerOptions {
   jails: JailManager;
-  state: SqliteStateStore;
+  /** The active bans (`banned`). */
+  book: BanBook;
+  /** Where each ban stands on each host (`banned`'s hosts). */
+  ledger: Pick<LedgerStorage, 'allHosts'>;
   /** Re-read jails, filters, actions and hosts (the service's reload); returns what it wants shown. */
   reload?: () => unknown;
   /** Sections the service adds to `status` (listeners, journal, hosts...). */
@@ -61,25 +64,34 @@ export function registerJailHandlers(server: ControlServer, o: JailHandlerOption
     return out;
   });
 
-  server.handle('banned', () =>
-    o.state.bannedWithHosts().map(
-      (b): BannedJson => ({ jail: b.jail, ip: b.ip, since: iso(b.since)!, until: iso(b.until), count: b.count, hosts: b.hosts }),
-    ),
-  );
+  server.handle('banned', async () => {
+    const hosts = await o.ledger.allHosts();
+    const bans = [...o.book.active()].sort((a, b) => a.since - b.since || cmp(a.jail, b.jail) || cmp(a.ip, b.ip));
+    return bans.map(
+      (b): BannedJson => ({
+        jail: b.jail,
+        ip: b.ip,
+        since: iso(b.since)!,
+        until: iso(b.until),
+        count: b.count,
+        hosts: hosts.get(`${b.jail}\u0000${b.ip}`) ?? {},
+      }),
+    );
+  });
 
-  server.handle('ban', (args) => {
+  server.handle('ban', async (args) => {
     const jail = stringArg(args, 'jail');
     const ip = stringArg(args, 'ip');
     const already = o.jails.isBanned(jail, ip);
-    const d: BanDecision = jailCall(() => o.jails.ban(jail, ip));
+    const d = await jailCall(() => o.jails.ban(jail, ip));
     const out: BanJson = { jail: d.jail, ip: d.ip, since: iso(d.since)!, until: iso(d.until), count: d.count, scope: formatScope(d.scope), already };
     return out;
   });
 
-  server.handle('unban', (args) => {
+  server.handle('unban', async (args) => {
     const jail = optionalStringArg(args, 'jail');
     const ip = stringArg(args, 'ip');
-    const lifted = jailCall(() => o.jails.unban(jail, ip));
+    const lifted = await jailCall(() => o.jails.unban(jail, ip));
     if (lifted === 0) throw new ControlError(`${ip} is not banned${jail === undefined ? '' : ` in ${jail}`}`, 'not-so');
     return { lifted };
   });
@@ -105,4 +117,8 @@ function jailCall<T>(fn: () => T): T {
     if (err instanceof JailError) throw new ControlError(err.message, err.kind === 'invalid-ip' ? 'usage' : 'not-so');
     throw err;
   }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

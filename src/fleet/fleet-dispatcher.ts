@@ -2,26 +2,13 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { ActionFamily, ActionSpec } from '../config/action-reader.js';
 import type { FleetDriver, FleetHost } from '../config/fleet-reader.js';
-import type { BanDecision, Scope } from '../model/ban-decision.js';
+import type { Ban, UnbanReason } from '../bans/ban.js';
+import type { BanEvent } from '../bans/ban-book.js';
 import type { QueuedOp } from './host-driver.js';
 import { HostConnection, familyName, type SettledOp } from './host-connection.js';
 import type { LedgerStatus, LedgerStore, LedgerWant } from './ledger.js';
 import { isBanTarget } from './ban-target.js';
 import { hostInScope, hostsInScope } from './scope.js';
-
-/** A ban in force now, as the state database holds it (a BanDecision fits). */
-export interface ActiveBan {
-  jail: string;
-  ip: string;
-  since: number;
-  until: number | null;
-  failures: number;
-  scope: Scope;
-  origins: string[];
-  fields?: Record<string, string>;
-  /** The matched lines (passwords removed), for <matches> in actions. */
-  matches?: string[];
-}
 
 /** One host, as `fleetban hosts` shows it. */
 export interface HostStatus {
@@ -70,11 +57,12 @@ export interface FleetDispatcherOptions {
   logger: Logger;
   reconcileIntervalMs: number;
   /**
-   * What should be in place now. The service must store a ban before calling
-   * onBan and remove it before calling onUnban, so that a reconciliation
-   * running in between sees the same thing as the ledger.
+   * What should be in place now: the ban book's active bans. The book
+   * stores a ban before the fleet hears of it and removes it before the
+   * unban is announced, so a reconciliation in between sees the same thing
+   * as the ledger.
    */
-  activeBans: () => Iterable<ActiveBan>;
+  activeBans: () => Iterable<Ban>;
   now?: () => number;
   /** The ssh client to run (tests); default `ssh` from PATH. */
   sshPath?: string;
@@ -107,7 +95,7 @@ export class FleetDispatcher extends EventEmitter {
   private readonly log: Logger;
   /** Bumped by every onBan/onUnban: a snapshot of active bans older than that is stale. */
   private version = 0;
-  private snapshot: { version: number; at: number; index: Map<string, ActiveBan> } | undefined;
+  private snapshot: { version: number; at: number; index: Map<string, Ban> } | undefined;
   private stopped = false;
 
   constructor(private readonly o: FleetDispatcherOptions) {
@@ -125,22 +113,39 @@ export class FleetDispatcher extends EventEmitter {
     }
   }
 
-  onBan(d: BanDecision): void {
+  /**
+   * The fleet hosts in a ban's scope, by fleet.conf name: the one place a
+   * scope becomes hosts (the ban book announces them and logs them).
+   */
+  audience(ban: Pick<Ban, 'scope' | 'origins'>): string[] {
+    return hostsInScope(this.hostList, ban.scope, ban.origins).map((h) => h.name);
+  }
+
+  /** The ban book's announcement: push the ban, or the unban, to the hosts it names. */
+  hear(e: BanEvent): void {
+    if (e.kind === 'ban') this.onBan(e.ban, e.hosts);
+    else this.onUnban(e.ban, e.reason, e.hosts);
+  }
+
+  /** Record and send a ban to `hosts` (default: those in its scope). */
+  onBan(d: Ban, hosts: readonly string[] = this.audience(d)): void {
     this.version++;
     if (!this.valid(d.jail, d.ip) || !this.hasActions(d.jail)) return;
     const op = opOf(d, 'ban');
     if (this.hostList.length === 0) return this.logWithoutFleet(op);
-    for (const h of hostsInScope(this.hostList, d.scope, d.origins)) this.toRecord.push({ host: h.name, op: { ...op, host: h.name } });
+    for (const host of hosts) this.toRecord.push({ host, op: { ...op, host } });
     this.scheduleFlush();
   }
 
-  onUnban(jail: string, ip: string, scope: Scope, origins: string[], reason: string): void {
+  /** Record and send the unban of a ban that ended to `hosts` (default: those in its scope). */
+  onUnban(b: Pick<Ban, 'jail' | 'ip' | 'scope' | 'origins'>, reason: UnbanReason, hosts: readonly string[] = this.audience(b)): void {
     this.version++;
+    const { jail, ip } = b;
     if (!this.valid(jail, ip) || !this.hasActions(jail)) return;
     this.log.debug({ jail, ip, reason }, 'unban');
     const op: QueuedOp = { host: '', op: 'unban', jail, ip, bantime: 0, failures: 0, time: this.now(), fields: {}, until: null, restored: false };
     if (this.hostList.length === 0) return this.logWithoutFleet(op);
-    for (const h of hostsInScope(this.hostList, scope, origins)) this.toRecord.push({ host: h.name, op: { ...op, host: h.name } });
+    for (const host of hosts) this.toRecord.push({ host, op: { ...op, host } });
     this.scheduleFlush();
   }
 
@@ -366,7 +371,7 @@ export class FleetDispatcher extends EventEmitter {
     this.flush();
     const host = conn.host;
     const index = this.activeIndex();
-    const wanted = new Map<string, ActiveBan>();
+    const wanted = new Map<string, Ban>();
     for (const [k, b] of index) if (hostInScope(host, b.scope, b.origins) && isBanTarget(b.ip)) wanted.set(k, b);
 
     const changes: { host: string; jail: string; ip: string; want: LedgerWant }[] = [];
@@ -422,21 +427,21 @@ export class FleetDispatcher extends EventEmitter {
     this.emit('reconciled', { host: host.name, changes: changes.length, outstanding: ops.length } satisfies ReconciledEvent);
   }
 
-  private opFor(host: string, jail: string, ip: string, want: LedgerWant, b: ActiveBan | undefined, now: number): QueuedOp {
+  private opFor(host: string, jail: string, ip: string, want: LedgerWant, b: Ban | undefined, now: number): QueuedOp {
     if (want === 'ban' && b) return { ...opOf(b, 'ban'), host, restored: true };
     return { host, op: want, jail, ip, bantime: -1, failures: 0, time: now, fields: {}, until: null, restored: true };
   }
 
-  private outstandingOps(host: string, index: Map<string, ActiveBan>): QueuedOp[] {
+  private outstandingOps(host: string, index: Map<string, Ban>): QueuedOp[] {
     const now = this.now();
     return this.o.ledger.outstanding(host).map((row) => this.opFor(host, row.jail, row.ip, row.want, index.get(`${row.jail}\u0000${row.ip}`), now));
   }
 
   /** The active bans keyed jail+ip, one snapshot shared by hosts reconciling close together. */
-  private activeIndex(): Map<string, ActiveBan> {
+  private activeIndex(): Map<string, Ban> {
     const now = this.now();
     if (!this.snapshot || this.snapshot.version !== this.version || now - this.snapshot.at > SNAPSHOT_MS) {
-      const index = new Map<string, ActiveBan>();
+      const index = new Map<string, Ban>();
       for (const b of this.o.activeBans()) index.set(`${b.jail}\u0000${b.ip}`, b);
       this.snapshot = { version: this.version, at: now, index };
     }
@@ -444,7 +449,7 @@ export class FleetDispatcher extends EventEmitter {
   }
 }
 
-function opOf(d: ActiveBan, want: LedgerWant): QueuedOp {
+function opOf(d: Ban, want: LedgerWant): QueuedOp {
   return {
     host: '',
     op: want,
@@ -453,7 +458,7 @@ function opOf(d: ActiveBan, want: LedgerWant): QueuedOp {
     bantime: d.until === null ? -1 : Math.round((d.until - d.since) / 1000),
     failures: d.failures,
     time: d.since,
-    fields: d.fields ?? {},
+    fields: d.fields,
     matches: d.matches,
     until: d.until,
     restored: false,

@@ -1,5 +1,5 @@
 import type { FleetHost } from '../config/fleet-reader.js';
-import type { Scope } from '../model/ban-decision.js';
+import type { Scope } from '../bans/scope.js';
 
 /**
  * The hosts a ban goes to: all of them (`scope = fleet`), those the failures

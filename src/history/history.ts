@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { scrubPasswords } from '../filters/password-scrub.js';
 import type { JailMatch } from '../jails/filter-match.js';
-import type { BanDecision } from '../model/ban-decision.js';
+import type { Ban } from '../bans/ban.js';
 import type { LogEvent } from '../model/log-event.js';
 import { HistoryStore, type AttackerRecord, type EventRecord, type LineRecord, type SeriesResult } from './history-store.js';
 import { MinuteSampler } from './minute-sampler.js';
@@ -73,7 +73,7 @@ export class History {
     if (this.lines.length < MAX_PENDING_LINES) this.lines.push({ ip: m.ip, time, jail, origin: ev.origin, user, line: m.line });
   }
 
-  onBan(d: BanDecision): void {
+  onBan(d: Ban): void {
     this.events.push({ ip: d.ip, time: d.since, jail: d.jail, kind: 'ban', detail: { until: d.until, count: d.count, failures: d.failures, manual: d.manual } });
   }
 

@@ -1,42 +1,27 @@
 import type { Logger } from 'pino';
-import type { BanDecision, Scope } from '../model/ban-decision.js';
+import type { Ban } from '../bans/ban.js';
+import type { BanBook, BanEvent } from '../bans/ban-book.js';
+import type { Scope } from '../bans/scope.js';
 import type { LogEvent } from '../model/log-event.js';
 import { canonicalIp, cidrsOverlap, formatCidr, parseCidr, parseIp, prefixKey } from '../net/address.js';
 import type { CidrSet } from '../net/cidr-set.js';
-import type { Ban } from '../bans/ban.js';
-import type { SqliteStateStore } from '../state/sqlite-state-store.js';
-import type { FailureDeletion, FailureRecord } from '../state/state-store.js';
+import { settle, type Awaitable, type FailureDeletion, type FailureRecord, type SharedFailure, type StateChange, type StateStore } from '../state/state-store.js';
 import { BanTimeIncrement } from './ban-time-increment.js';
-import { ExpiryQueue } from './expiry-queue.js';
 import type { JailMatch } from './filter-match.js';
 import { runIgnoreCommand } from './ignore-command.js';
 import { LOOPBACK, isLoopback, systemResolver, type NameResolver } from './ignore-list.js';
-import { BANS_SOURCE, formatScope, parseScope, type JailConfig } from './jail-config.js';
+import { BANS_SOURCE, formatScope, type JailConfig } from './jail-config.js';
 import { JailError } from './jail-error.js';
 import type { JailStatus } from './jail-status.js';
-import { Jail, type ActiveBan } from './jail.js';
+import { Jail } from './jail.js';
 import { scrubFields, scrubPasswords } from '../filters/password-scrub.js';
 
-export type UnbanReason = 'expired' | 'manual' | 'start' | 'reload';
-
-/**
- * Who hears of bans: the fleet, which applies them on the mail servers. It
- * may answer with the hosts the ban or unban goes to, for the log line.
- */
-export interface BanListener {
-  onBan(d: BanDecision): string[] | void;
-  /**
-   * A ban ended. `reason`: its time ran out; an administrator lifted it; it
-   * ended while the service was down (or its jail is gone) and is lifted at
-   * start; its jail was removed by a reload.
-   */
-  onUnban(jail: string, ip: string, scope: Scope, origins: string[], reason: UnbanReason): string[] | void;
-}
-
 export interface JailManagerOptions {
-  state: SqliteStateStore;
+  /** Failures (written behind), ban history; shared with other nodes when the store says so. */
+  state: StateStore;
+  /** Where bans go once decided: the book commits, announces and expires them. */
+  book: BanBook;
   jails: JailConfig[];
-  listener: BanListener;
   /** Loopback, the central host's addresses, every fleet host's: never banned. */
   neverBan: CidrSet;
   logger: Logger;
@@ -51,7 +36,7 @@ export interface JailManagerOptions {
   /** Resolves ignoreip host names (default: the system resolver). */
   resolver?: NameResolver;
   random?: () => number;
-  /** Run the expiry timer (default true; tests drive `tick()` themselves). */
+  /** Run the housekeeping timer (default true; tests drive `tick()` themselves). */
   timers?: boolean;
   /**
    * Most failure rows written per flush of the state (default 20,000, about
@@ -67,21 +52,21 @@ const MAX_ORIGINS = 65_535;
 const FORGED_LOG_EVERY_MS = 10_000;
 
 /**
- * Turns failures into bans, for every jail (fail2ban's jail, failmanager,
- * banmanager and observer together):
+ * Turns failures into bans, for every jail (fail2ban's jail, failmanager
+ * and observer; the ban book in src/bans/ is its banmanager):
  * - failures are counted per jail and address across the whole fleet, in a
- *   sliding window of findtime by event time;
+ *   sliding window of findtime by event time (and across nodes: a cluster's
+ *   store shares each node's failures with the others);
  * - maxretry of them within findtime ban the address for bantime, longer for
- *   an address banned before (bantime.increment);
+ *   an address banned before (bantime.increment); the book commits the ban;
  * - ignoreip, ignoreself, ignorecommand, loopback and the fleet's own
  *   addresses are never banned: their failures are counted as ignored;
- * - a ban is written to the state database before the listener hears of it,
- *   and every ban ends, even one whose time ran out while the service was down.
+ * - jails with `sources = bans` (recidive) count the book's announcements.
  */
 export class JailManager {
   private readonly jails = new Map<string, Jail>();
-  private readonly state: SqliteStateStore;
-  private readonly listener: BanListener;
+  private readonly state: StateStore;
+  private readonly book: BanBook;
   private neverBan: CidrSet;
   private readonly log: Logger;
   private readonly now: () => number;
@@ -92,11 +77,13 @@ export class JailManager {
   private readonly maxTracked: number;
   private readonly timers: boolean;
   private readonly rowsPerFlush: number;
-  private readonly expiry = new ExpiryQueue();
   private readonly originIds = new Map<string, number>();
   private readonly originNames: string[] = [];
   private timer: NodeJS.Timeout | undefined;
   private unregisterFlush: (() => void) | undefined;
+  private unsubscribe: (() => void)[] = [];
+  /** The store shares failures with other nodes: hand it each one counted here. */
+  private readonly shares: boolean;
   private lastSweep = 0;
   private lastPurge = 0;
   private started = false;
@@ -105,7 +92,8 @@ export class JailManager {
 
   constructor(o: JailManagerOptions) {
     this.state = o.state;
-    this.listener = o.listener;
+    this.book = o.book;
+    this.shares = o.state.sharesFailures;
     this.neverBan = o.neverBan;
     this.log = o.logger;
     this.now = o.now ?? Date.now;
@@ -117,59 +105,60 @@ export class JailManager {
     this.timers = o.timers ?? true;
     this.rowsPerFlush = o.failureRowsPerFlush ?? 20_000;
     this.internOrigin('?');
-    for (const c of o.jails) this.jails.set(c.name, new Jail(c, this.random));
+    for (const c of o.jails) this.jails.set(c.name, this.newJail(c));
   }
 
   // ---- life cycle ------------------------------------------------------
 
   /**
-   * Restore bans, failures and history from the state database; lift, and
-   * announce, the bans that ended while the service was down; start the
-   * expiry timer; resolve ignoreip names (see `resolveIgnoreNames`).
+   * Restore bans (the book), failures and history from the state; the bans
+   * that ended while the service was down are lifted and announced; start
+   * the housekeeping timer; resolve ignoreip names (see `resolveIgnoreNames`).
    */
-  start(): void {
+  start(): Awaitable<void> {
     if (this.started) return;
     this.started = true;
-    const now = this.now();
-    const ended: Ban[] = [];
-    for (const rec of this.state.loadBans()) {
-      const jail = this.jails.get(rec.jail);
-      if (!jail || (rec.until !== null && rec.until <= now)) {
-        ended.push(rec);
-        continue;
-      }
-      this.restoreBan(jail, rec);
-    }
-    if (ended.length > 0) {
-      this.state.removeBans(ended, 'start');
-      this.log.info({ count: ended.length }, 'lifting bans that ended while fleetban was down');
-      for (const rec of ended) {
-        this.announceUnban(rec.jail, rec.ip, rec.scope, rec.origins, 'start');
-      }
-    }
-    for (const jail of this.jails.values()) this.restoreJail(jail, now);
-    this.unregisterFlush = this.state.onFlush(() => this.writeFailures());
-    this.lastSweep = now;
-    this.lastPurge = now;
-    if (this.timers) {
-      this.timer = setInterval(() => this.tick(), 1000);
-      this.timer.unref();
-    }
-    void this.resolveIgnoreNames();
+    this.unsubscribe.push(this.book.subscribe((e) => this.onBanEvent(e)));
+    this.unsubscribe.push(this.state.changes((c) => this.onStateChange(c)));
+    return settle(this.book.restore(new Set(this.jails.keys())), () =>
+      settle(allOf([...this.jails.values()].map((jail) => this.restoreJail(jail, this.now()))), () => {
+        const now = this.now();
+        this.unregisterFlush = this.state.onFlush(() => this.writeFailures());
+        this.lastSweep = now;
+        this.lastPurge = now;
+        if (this.timers) {
+          this.timer = setInterval(() => this.tick(), 1000);
+          this.timer.unref();
+        }
+        void this.resolveIgnoreNames();
+      }),
+    );
   }
 
   /** Stop the timer and write every pending failure. The state store stays open (its owner closes it). */
-  stop(): void {
+  stop(): Awaitable<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    try {
-      do this.state.flush();
-      while (this.unregisterFlush && this.pendingFailureWrites() > 0);
-    } catch (err) {
+    for (const u of this.unsubscribe.splice(0)) u();
+    const done = () => {
+      this.unregisterFlush?.();
+      this.unregisterFlush = undefined;
+    };
+    const failed = (err: unknown) => {
       this.log.error({ err }, 'writing failures at stop failed');
+      done();
+    };
+    // Each flush writes up to failureRowsPerFlush rows: repeat until none wait.
+    const more = (): Awaitable<void> => {
+      if (!this.unregisterFlush || this.pendingFailureWrites() === 0) return done();
+      return settle(this.state.flush(), more);
+    };
+    try {
+      const r = settle(this.state.flush(), more);
+      return r instanceof Promise ? r.catch(failed) : r;
+    } catch (err) {
+      failed(err);
     }
-    this.unregisterFlush?.();
-    this.unregisterFlush = undefined;
   }
 
   /**
@@ -201,10 +190,9 @@ export class JailManager {
     for (const [name, jail] of this.jails) {
       if (next.has(name)) continue;
       const lifted = [...jail.bans.values()];
-      this.state.removeBans(lifted, 'reload');
-      this.state.dropFailures(name);
       this.jails.delete(name);
-      for (const b of lifted) this.announceUnban(name, b.ip, b.scope, b.origins, 'reload');
+      void this.book.lift(lifted, 'reload');
+      void this.state.dropFailures(name);
       this.log.info({ jail: name, lifted: lifted.length }, 'jail removed by reload');
     }
     for (const c of configs) {
@@ -212,9 +200,9 @@ export class JailManager {
       if (jail) {
         jail.reconfigure(c, this.random);
       } else {
-        const fresh = new Jail(c, this.random);
+        const fresh = this.newJail(c);
         this.jails.set(c.name, fresh);
-        if (this.started) this.restoreJail(fresh, now);
+        if (this.started) void this.restoreJail(fresh, now);
       }
     }
     // Addresses the new lists ignore are forgotten now, and again once names resolve.
@@ -252,6 +240,7 @@ export class JailManager {
     fields: Record<string, string>,
     line: string,
     presetKey?: string,
+    remote = false,
   ): void {
     const key = presetKey ?? this.keyOf(jail, ip);
     if (key === null) {
@@ -282,14 +271,16 @@ export class JailManager {
     jail.totalFailed++;
     const weight = jail.badCounts.size > 0 ? BanTimeIncrement.failureWeight(jail.badCounts.get(key) ?? 0, jail.config.maxRetry) : 1;
     window.setLastLine(slot, jail.ring.push(line, window.lastLineAt(slot)));
+    if (this.shares && !remote) jail.outbox.push({ ip: key, time, origin, weight });
     if (!window.addAt(slot, time, this.internOrigin(origin), weight)) return;
 
-    // Due for a ban.
+    // Due for a ban (unless a commit of it is still on its way to a slow store).
+    if (this.book.isCommitting(jail.name, key)) return;
     if (jail.config.ignoreCommand) {
       this.banAfterIgnoreCommand(jail, key, ip, fields);
       return;
     }
-    this.banKey(jail, key, fields, false);
+    void this.banKey(jail, key, fields, false);
   }
 
   private banAfterIgnoreCommand(jail: Jail, key: string, ip: string, fields: Record<string, string>): void {
@@ -305,7 +296,7 @@ export class JailManager {
     const command = jail.config.ignoreCommand!;
     void runIgnoreCommand(command, ip).then((verdict) => {
       jail.commandPending.delete(key);
-      if (this.jails.get(jail.name) !== jail || jail.bans.has(key)) return;
+      if (this.jails.get(jail.name) !== jail || jail.bans.has(key) || this.book.isCommitting(jail.name, key)) return;
       if (verdict.error) this.log.warn({ jail: jail.name, ip, error: verdict.error }, 'ignorecommand failed; banning');
       if (verdict.ignore) {
         if (jail.commandIgnores.size > 100_000) jail.commandIgnores.clear();
@@ -315,7 +306,7 @@ export class JailManager {
         this.log.info({ jail: jail.name, ip }, 'ignorecommand: address ignored');
         return;
       }
-      this.banKey(jail, key, fields, false);
+      void this.banKey(jail, key, fields, false);
     });
   }
 
@@ -329,7 +320,7 @@ export class JailManager {
    * Ban `ip` in `jail` as if the jail had decided it (fleetban ban).
    * Returns the ban; an address already banned keeps its ban, returned as is.
    */
-  ban(jailName: string, ipText: string): BanDecision {
+  ban(jailName: string, ipText: string): Awaitable<Ban> {
     const jail = this.jailOrThrow(jailName);
     const ip = canonicalIp(ipText.trim());
     if (ip === null) throw new JailError(`not an IP address: ${JSON.stringify(ipText)}`, 'invalid-ip');
@@ -351,68 +342,83 @@ export class JailManager {
     return this.keysFor(jail, ipText).some((k) => jail.bans.has(k));
   }
 
-  private banKey(jail: Jail, key: string, fields: Record<string, string>, manual: boolean): ActiveBan {
-    const now = this.now();
+  /**
+   * Decide the ban of `key` and hand it to the book, which commits it
+   * (written first) and announces it. bantime.increment reads the shared
+   * ban history first.
+   */
+  private banKey(jail: Jail, key: string, fields: Record<string, string>, manual: boolean): Awaitable<Ban> {
     const cfg = jail.config;
     const inJail = this.state.history(cfg.name, key);
-    const previous = cfg.increment.overallJails ? (this.state.historyAllJails(key)?.count ?? 0) : (inJail?.count ?? 0);
-    const banTime = jail.increment.banTime(cfg.banTime, previous);
-    const slot = jail.window.lookup(key);
-    const failures = slot < 0 ? 0 : jail.window.countAt(slot);
-    const origins = slot < 0 ? [] : jail.window.originIdsAt(slot).map((id) => this.originNames[id]!).filter((o) => o !== '?');
-    const matches = slot < 0 ? [] : jail.ring.collect(jail.window.lastLineAt(slot), cfg.maxMatches).map(scrubPasswords);
-    // A manual ban in an origin-scoped jail has no origin to go to: it goes everywhere.
-    const scope: Scope = manual && cfg.scope.kind === 'origin' ? { kind: 'fleet' } : cfg.scope;
-    const ban: ActiveBan = {
-      jail: cfg.name,
-      ip: key,
-      since: now,
-      until: banTime < 0 ? null : now + Math.round(banTime * 1000),
-      count: previous + 1,
-      failures,
-      scope,
-      origins,
-      fields: scrubFields(fields),
-      manual,
-      matches,
-    };
-    // On disk first: a ban the fleet hears of survives a crash.
-    this.state.commitBan(
-      ban,
-      { jail: cfg.name, ip: key, time: now, banTime: banTime < 0 ? -1 : banTime, count: (inJail?.count ?? 0) + 1 },
+    const overall = cfg.increment.overallJails ? this.state.historyAllJails(key) : undefined;
+    return settle(inJail, (h) =>
+      settle(overall, (all) => {
+        const now = this.now();
+        const previous = cfg.increment.overallJails ? (all?.count ?? 0) : (h?.count ?? 0);
+        const banTime = jail.increment.banTime(cfg.banTime, previous);
+        const slot = jail.window.lookup(key);
+        const failures = slot < 0 ? 0 : jail.window.countAt(slot);
+        const origins = slot < 0 ? [] : jail.window.originIdsAt(slot).map((id) => this.originNames[id]!).filter((o) => o !== '?');
+        const matches = slot < 0 ? [] : jail.ring.collect(jail.window.lastLineAt(slot), cfg.maxMatches).map(scrubPasswords);
+        // A manual ban in an origin-scoped jail has no origin to go to: it goes everywhere.
+        const scope: Scope = manual && cfg.scope.kind === 'origin' ? { kind: 'fleet' } : cfg.scope;
+        const ban: Ban = {
+          jail: cfg.name,
+          ip: key,
+          since: now,
+          until: banTime < 0 ? null : now + Math.round(banTime * 1000),
+          count: previous + 1,
+          failures,
+          scope,
+          origins,
+          fields: scrubFields(fields),
+          manual,
+          matches,
+        };
+        const inJailCount = (h?.count ?? 0) + 1;
+        const history = { jail: cfg.name, ip: key, time: now, banTime: banTime < 0 ? -1 : banTime, count: inJailCount };
+        return settle(this.book.commit(ban, history), (c) => {
+          // The store forgot the failures that led to it (commitBan); the window does too.
+          if (this.jails.get(cfg.name) === jail) {
+            const at = jail.window.lookup(key);
+            if (at >= 0) jail.window.deleteSlot(at);
+            if (c.created) {
+              jail.totalBanned++;
+              if (cfg.increment.enabled) jail.badCounts.set(key, inJailCount);
+            }
+          }
+          return c.ban;
+        });
+      }),
     );
-    // commitBan deleted its failure row.
-    if (slot >= 0) jail.window.deleteSlot(slot);
-    jail.bans.set(key, ban);
-    jail.totalBanned++;
-    if (cfg.increment.enabled) jail.badCounts.set(key, (inJail?.count ?? 0) + 1);
-    if (ban.until !== null) this.expiry.push(ban.until, cfg.name, key);
-    let hosts: string[] | void = undefined;
-    try {
-      hosts = this.listener.onBan(ban);
-    } catch (err) {
-      this.log.error({ err, jail: cfg.name, ip: key }, 'ban listener failed');
+  }
+
+  /** The book announced a ban or an unban. */
+  private onBanEvent(e: BanEvent): void {
+    if (e.kind !== 'ban') return;
+    if (e.remote) {
+      // Another node banned it: its failures here are spent too.
+      const jail = this.jails.get(e.ban.jail);
+      if (jail) this.forgetFailures(jail, e.ban.ip);
+      return;
     }
-    // One line per ban, for administrators and log shippers.
-    this.log.info(
-      {
-        jail: cfg.name,
-        ip: key,
-        hosts: hosts ?? [],
-        reason: manual ? 'manual' : `${failures} failures within findtime`,
-        until: ban.until === null ? 'never' : new Date(ban.until).toISOString(),
-        count: ban.count,
-        failures,
-        manual,
-      },
-      'Ban',
-    );
-    this.feedRecidive(ban);
-    return ban;
+    this.feedRecidive(e.ban);
+  }
+
+  /** Failures other nodes counted: count them here too (never shared back). */
+  private onStateChange(c: StateChange): void {
+    if (c.kind !== 'failures') return;
+    const jail = this.jails.get(c.jail);
+    if (!jail) return;
+    const line = `(failure seen by node ${c.node})`;
+    for (const f of c.failures) {
+      const ip = f.ip.includes('/') ? f.ip.split('/')[0]! : f.ip;
+      this.countFailure(jail, ip, f.time, f.origin, {}, line, f.ip, true);
+    }
   }
 
   /** Jails with `sources = bans` count every ban of the other jails as one failure (recidive). */
-  private feedRecidive(ban: ActiveBan): void {
+  private feedRecidive(ban: Ban): void {
     const from = this.jails.get(ban.jail);
     if (!from || from.config.sources.includes(BANS_SOURCE)) return;
     for (const jail of this.jails.values()) {
@@ -428,67 +434,46 @@ export class JailManager {
    * Lift the bans of `ip` (an address, or a network for per-prefix jails) in
    * `jail`, or in every jail; returns how many were lifted.
    */
-  unban(jailName: string | undefined, ipText: string): number {
+  unban(jailName: string | undefined, ipText: string): Awaitable<number> {
     const jails = jailName === undefined ? [...this.jails.values()] : [this.jailOrThrow(jailName)];
     if (canonicalIp(ipText.trim()) === null && parseCidr(ipText.trim()) === null) {
       throw new JailError(`not an IP address: ${JSON.stringify(ipText)}`, 'invalid-ip');
     }
-    const lifted: ActiveBan[] = [];
+    const lifted: Ban[] = [];
     for (const jail of jails) {
       for (const key of this.keysFor(jail, ipText)) {
         const b = jail.bans.get(key);
         if (b) lifted.push(b);
       }
     }
-    this.lift(lifted, 'manual');
-    return lifted.length;
-  }
-
-  private lift(bans: readonly ActiveBan[], reason: UnbanReason): void {
-    if (bans.length === 0) return;
-    this.state.removeBans(bans, reason);
-    for (const b of bans) this.jails.get(b.jail)?.bans.delete(b.ip);
-    for (const b of bans) this.announceUnban(b.jail, b.ip, b.scope, b.origins, reason);
-  }
-
-  private announceUnban(jail: string, ip: string, scope: Scope, origins: string[], reason: UnbanReason): void {
-    let hosts: string[] | void = undefined;
-    try {
-      hosts = this.listener.onUnban(jail, ip, scope, origins, reason);
-    } catch (err) {
-      this.log.error({ err, jail, ip }, 'unban listener failed');
-    }
-    this.log.info({ jail, ip, hosts: hosts ?? [], reason }, 'Unban');
+    return settle(this.book.lift(lifted, 'manual'), (l) => l.length);
   }
 
   /**
-   * Lift bans whose time is up; every minute also forget failures that left
-   * their window and, every hour, ban history older than dbpurgeage. The
-   * timer calls it every second.
+   * Every minute forget failures that left their window and, every hour,
+   * ban history older than dbpurgeage. The timer calls it every second
+   * (the book expires bans on its own timer).
    */
   tick(): void {
     const now = this.now();
-    const due: ActiveBan[] = [];
-    for (let top = this.expiry.peek(); top !== undefined && top <= now; top = this.expiry.peek()) {
-      const e = this.expiry.pop()!;
-      const b = this.jails.get(e.jail)?.bans.get(e.key);
-      if (b && b.until === e.until) due.push(b);
-    }
     try {
-      this.lift(due, 'expired');
       if (now - this.lastSweep >= SWEEP_EVERY_MS) {
         this.lastSweep = now;
         for (const jail of this.jails.values()) {
           const cutoff = now - jail.findTimeMs;
           jail.window.sweep(cutoff);
-          this.state.purgeFailures(jail.name, cutoff);
+          guard(this.state.purgeFailures(jail.name, cutoff), this.log);
           if (jail.commandIgnores.size > 0) for (const [k, u] of jail.commandIgnores) if (u <= now) jail.commandIgnores.delete(k);
         }
       }
       if (now - this.lastPurge >= PURGE_EVERY_MS) {
         this.lastPurge = now;
-        this.state.purgeHistory(now - this.dbPurgeAgeMs);
-        for (const jail of this.jails.values()) this.loadBadCounts(jail, now);
+        guard(
+          settle(this.state.purgeHistory(now - this.dbPurgeAgeMs), () => {
+            for (const jail of this.jails.values()) guard(this.loadBadCounts(jail, now), this.log);
+          }),
+          this.log,
+        );
       }
     } catch (err) {
       this.log.error({ err }, 'jail housekeeping failed');
@@ -536,14 +521,12 @@ export class JailManager {
     return [...this.jails.keys()];
   }
 
-  /** Every active ban (the fleet compares them with what each host has). */
-  activeBans(): BanDecision[] {
-    const out: BanDecision[] = [];
-    for (const j of this.jails.values()) out.push(...j.bans.values());
-    return out;
-  }
 
   // ---- internals -------------------------------------------------------
+
+  private newJail(c: JailConfig): Jail {
+    return new Jail(c, this.random, this.book.jail(c.name));
+  }
 
   private jailOrThrow(name: string): Jail {
     const j = this.jails.get(name);
@@ -630,30 +613,31 @@ export class JailManager {
     return id;
   }
 
-  private restoreBan(jail: Jail, rec: Ban): void {
-    jail.bans.set(rec.ip, rec);
-    if (rec.until !== null) this.expiry.push(rec.until, rec.jail, rec.ip);
-  }
-
   /** Failures and history of one jail from the state database. */
-  private restoreJail(jail: Jail, now: number): void {
+  private restoreJail(jail: Jail, now: number): Awaitable<void> {
     const cutoff = now - jail.findTimeMs;
-    for (const f of this.state.loadFailures(jail.name, cutoff)) {
-      if (jail.bans.has(f.ip)) continue;
-      for (let i = 0; i < f.times.length; i++) {
-        const t = f.times[i]!;
-        if (t < cutoff) continue;
-        jail.window.add(f.ip, t, this.internOrigin(f.origins[i] ?? '?'), 1, false);
+    return settle(this.state.loadFailures(jail.name, cutoff), (records) => {
+      for (const f of records) {
+        if (jail.bans.has(f.ip)) continue;
+        for (let i = 0; i < f.times.length; i++) {
+          const t = f.times[i]!;
+          if (t < cutoff) continue;
+          jail.window.add(f.ip, t, this.internOrigin(f.origins[i] ?? '?'), 1, false);
+        }
       }
-    }
-    this.state.purgeFailures(jail.name, cutoff);
-    this.loadBadCounts(jail, now);
+      return settle(this.state.purgeFailures(jail.name, cutoff), () => this.loadBadCounts(jail, now));
+    });
   }
 
-  private loadBadCounts(jail: Jail, now: number): void {
-    jail.badCounts.clear();
-    if (!jail.config.increment.enabled) return;
-    for (const h of this.state.historyOfJail(jail.name, now - this.dbPurgeAgeMs)) jail.badCounts.set(h.ip, h.count);
+  private loadBadCounts(jail: Jail, now: number): Awaitable<void> {
+    if (!jail.config.increment.enabled) {
+      jail.badCounts.clear();
+      return;
+    }
+    return settle(this.state.historyOfJail(jail.name, now - this.dbPurgeAgeMs), (rows) => {
+      jail.badCounts.clear();
+      for (const h of rows) jail.badCounts.set(h.ip, h.count);
+    });
   }
 
   /** Inside the state's flush transaction: write the failures that changed (up to rowsPerFlush; the rest next time). */
@@ -672,6 +656,17 @@ export class JailManager {
         records.push({ ip: w.keyAt(slot), times: snap.times, origins: snap.origins.map((id) => this.originNames[id] ?? '?') });
       });
       if (records.length > 0) this.state.writeFailures(jail.name, records);
+      if (jail.outbox.length > 0) this.state.shareFailures(jail.name, jail.outbox.splice(0));
     }
   }
+}
+
+/** Wait for all of them: at once when none is a promise. */
+function allOf(list: Awaitable<void>[]): Awaitable<void> {
+  return list.some((x) => x instanceof Promise) ? Promise.all(list).then(() => undefined) : undefined;
+}
+
+/** Housekeeping that may finish later: a failure is logged, never thrown at the timer. */
+function guard(v: Awaitable<unknown>, log: Logger): void {
+  if (v instanceof Promise) v.catch((err: unknown) => log.error({ err }, 'jail housekeeping failed'));
 }

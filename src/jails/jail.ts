@@ -1,23 +1,24 @@
 import type { Ban } from '../bans/ban.js';
+import type { SharedFailure } from '../state/state-store.js';
 import { BanTimeIncrement } from './ban-time-increment.js';
 import { FailureWindow } from './failure-window.js';
 import { IgnoreList } from './ignore-list.js';
 import type { JailConfig } from './jail-config.js';
 import { MatchRing } from './match-ring.js';
 
-/** A ban held in memory (transitional name of `Ban`). */
-export type ActiveBan = Ban;
 
 /**
  * One jail at run time (fail2ban's server-side jail): its configuration, its
- * failure window, its bans, and its counters. JailManager drives it.
+ * failure window, its bans, and its counters. JailManager drives it;
+ * its bans are the ban book's.
  */
 export class Jail {
   window: FailureWindow;
   readonly ring = new MatchRing(4096);
   ignore: IgnoreList;
   increment: BanTimeIncrement;
-  readonly bans = new Map<string, ActiveBan>();
+  /** Failures counted here for the other nodes of a cluster, until the next flush. */
+  readonly outbox: SharedFailure[] = [];
   /** Failure rows to delete at the next flush (addresses evicted or now ignored). */
   deleted: string[] = [];
   /** Earlier ban counts (bantime.increment): a known offender's failures weigh more. */
@@ -38,6 +39,8 @@ export class Jail {
   constructor(
     public config: JailConfig,
     random: () => number,
+    /** The jail's bans, by address or network: the ban book's own map (read only here). */
+    readonly bans: ReadonlyMap<string, Ban>,
   ) {
     this.window = new FailureWindow(config.maxRetry, config.findTime * 1000);
     this.ignore = new IgnoreList(config.ignoreIp, config.ignoreSelf);

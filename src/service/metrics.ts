@@ -23,6 +23,8 @@ export interface MetricsProvider {
   senders(): MessageCounts[];
   failures(): { jail: string; filter: string; count: number }[];
   activeBans(): { jail: string; count: number }[];
+  /** Bans and unbans the ban book announced, by jail, event and reason (unbans only). */
+  banEvents(): { jail: string; event: 'ban' | 'unban'; reason: string; count: number }[];
   hostOps(): { host: string; op: string; outcome: string; count: number }[];
   hosts(): { host: string; connected: boolean; pending: number }[];
   journalRestarts(): number;
@@ -85,6 +87,8 @@ export class Metrics {
       () => provider.failures().map((f) => ({ labels: { jail: f.jail, filter: f.filter }, value: f.count })), 'counter');
     fromProvider(reg, 'fleetban_bans_active', 'Bans in force, by jail.', ['jail'],
       () => provider.activeBans().map((b) => ({ labels: { jail: b.jail }, value: b.count })), 'gauge');
+    fromProvider(reg, 'fleetban_ban_events_total', 'Bans and unbans announced, by jail, event (ban, unban) and reason (decided, manual, remote; expired, manual, start, reload).', ['jail', 'event', 'reason'],
+      () => provider.banEvents().map((b) => ({ labels: { jail: b.jail, event: b.event, reason: b.reason }, value: b.count })), 'counter');
     fromProvider(reg, 'fleetban_host_operations_total', 'Ban and unban operations per host, by outcome (applied, failed).', ['host', 'op', 'outcome'],
       () => provider.hostOps().map((o) => ({ labels: { host: o.host, op: o.op, outcome: o.outcome }, value: o.count })), 'counter');
     fromProvider(reg, 'fleetban_host_connected', '1 when the SSH session to the host is up.', ['host'],

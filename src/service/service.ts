@@ -5,14 +5,13 @@ import { ClusterNode } from '../cluster/cluster-node.js';
 import { registerJailHandlers } from '../control/jail-handlers.js';
 import { ControlServer } from '../control/control-server.js';
 import { FleetDispatcher, type SettledEvent } from '../fleet/fleet-dispatcher.js';
-import { hostsInScope } from '../fleet/scope.js';
+import { BanBook, type BanEvent } from '../bans/ban-book.js';
 import type { FilterMatch } from '../filters/filter.js';
 import { LossLog, type FilterLosses } from '../filters/filter-losses.js';
 import { BANS_SOURCE } from '../jails/jail-config.js';
 import { JailManager } from '../jails/jail-manager.js';
 import type { ActionSpec } from '../config/action-reader.js';
 import { formatListenAddress } from '../config/values.js';
-import type { BanDecision } from '../model/ban-decision.js';
 import { canonicalIp } from '../net/address.js';
 import { CidrSet } from '../net/cidr-set.js';
 import { JournalFollower, combineJournalMatches } from '../sources/journal/journal-follower.js';
@@ -26,6 +25,7 @@ import { createLogger } from './logger.js';
 import { Metrics, type MessageCounts } from './metrics.js';
 import { Pipeline, type PipelineJail } from './pipeline.js';
 import { StatusPage } from '../web/status-page.js';
+import type { BannedEntry } from '../web/web-data.js';
 import type { JailStatus } from '../jails/jail-status.js';
 
 export interface ServiceOptions {
@@ -47,6 +47,8 @@ export interface ServiceOptions {
  */
 export class Service {
   readonly state: SqliteStateStore;
+  /** The ban stage: every active ban, committed first, announced once to the fleet, recidive and metrics. */
+  readonly book: BanBook;
   readonly jails: JailManager;
   readonly fleet: FleetDispatcher;
   readonly pipeline: Pipeline<FilterMatch>;
@@ -64,6 +66,7 @@ export class Service {
   private actions: Map<string, ActionSpec[]>;
   private policy: FleetSenderPolicy;
   private readonly opCounts = new Map<string, number>();
+  private readonly banCounts = new Map<string, number>();
   private reloading: Promise<unknown> | undefined;
 
   /** Build every stage; nothing listens or connects until start(). */
@@ -84,7 +87,7 @@ export class Service {
             engine: {
               db: this.state.db,
               startEngine: async () => {
-                this.jails.start();
+                await this.jails.start();
                 await this.jails.resolveIgnoreNames();
                 this.fleet.start();
               },
@@ -94,20 +97,13 @@ export class Service {
             },
           })
         : undefined;
-    // The jails announce bans to the fleet; the fleet asks the jails what should be in place.
+    // The jails decide bans; the book commits and announces them; the fleet
+    // pushes what the book announces and reconciles hosts with the book.
+    this.book = new BanBook({ state: this.state, logger });
     this.jails = new JailManager({
       state: this.state,
+      book: this.book,
       jails: config.jails.map((j) => j.config),
-      listener: {
-        onBan: (d) => this.onBan(d),
-        onUnban: (jail, ip, scope, origins, reason) => {
-          this.page.history.onUnban(jail, ip, reason);
-          const announce = () => this.fleet.onUnban(jail, ip, scope, origins, reason);
-          if (this.cluster) this.cluster.afterWrite(announce);
-          else announce();
-          return hostsInScope(this.config.hosts, scope, origins).map((h) => h.name);
-        },
-      },
       neverBan: neverBanList(config),
       dbPurgeAge: config.service.dbPurgeAge,
       logger,
@@ -118,9 +114,12 @@ export class Service {
       ledger: this.state.ledger({ epoch: 1 }),
       logger,
       reconcileIntervalMs: config.service.reconcileInterval * 1000,
-      activeBans: () => this.jails.activeBans(),
+      activeBans: () => this.book.active(),
       mayPush: this.cluster ? () => this.cluster!.mayPush() : undefined,
     });
+    this.book.setAudience((b) => this.fleet.audience(b));
+    // In a cluster the fleet hears of a ban once PostgreSQL has it.
+    this.book.subscribe((e) => (this.cluster ? this.cluster.afterWrite(() => this.fleet.hear(e)) : this.fleet.hear(e)));
     this.pipeline = new Pipeline<FilterMatch>(pipelineJails(config.jails), (jail, match, ev) => {
       this.page.history.onMatch(jail, match, ev);
       if (this.cluster) this.cluster.onMatch(jail, match, ev);
@@ -152,7 +151,12 @@ export class Service {
           const [jail, filter] = k.split('\u0000') as [string, string];
           return { jail, filter, count };
         }),
-      activeBans: () => countBy(this.jails.activeBans(), (b) => b.jail).map(([jail, count]) => ({ jail, count })),
+      activeBans: () => countBy(this.book.active(), (b) => b.jail).map(([jail, count]) => ({ jail, count })),
+      banEvents: () =>
+        [...this.banCounts].map(([k, count]) => {
+          const [jail, event, reason] = k.split('\u0000') as [string, 'ban' | 'unban', string];
+          return { jail, event, reason, count };
+        }),
       hostOps: () =>
         [...this.opCounts].map(([k, count]) => {
           const [host, op, outcome] = k.split('\u0000') as [string, string, string];
@@ -173,13 +177,16 @@ export class Service {
       controlSocket: config.service.socket,
       node: config.service.state.node,
       jails: () => this.jails.status() as JailStatus[],
-      banned: () => this.state.bannedWithHosts(),
+      banned: () => this.bannedWithHosts(),
       hosts: () => this.fleet.hosts(),
       sources: () => this.sourceCounters(),
       senders: () => Object.entries(this.listeners.stats().senders).map(([name, c]) => ({ name, ...c })),
       logger,
     });
     this.fleet.on('settled', (e: SettledEvent) => this.page.data.onSettled(e.host, e.latencyMs));
+    // The page's history hears the same announcement as everyone else.
+    this.book.subscribe((e) => (e.kind === 'ban' ? this.page.history.onBan(e.ban) : this.page.history.onUnban(e.ban.jail, e.ban.ip, e.reason)));
+    this.book.subscribe((e) => this.countBanEvent(e));
     this.fleet.on('settled', (e: SettledEvent) => this.onSettled(e));
   }
 
@@ -201,14 +208,15 @@ export class Service {
       // The jails and the fleet start when this node leads (ClusterNode.takeOver).
       await this.cluster.open();
     } else {
-      this.jails.start();
+      await this.jails.start();
       await this.jails.resolveIgnoreNames();
       this.fleet.start();
     }
     await this.control.listen();
     registerJailHandlers(this.control, {
       jails: this.jails,
-      state: this.state,
+      book: this.book,
+      ledger: this.state.ledger({ epoch: 1 }),
       reload: () => this.reload(),
       statusSections: () => this.statusSections(),
     });
@@ -231,15 +239,20 @@ export class Service {
     );
   }
 
-  /** Returns the hosts the ban goes to, for the jail's log line. */
-  private onBan(d: BanDecision): string[] {
-    this.page.history.onBan(d);
-    const hosts = hostsInScope(this.config.hosts, d.scope, d.origins).map((h) => h.name);
-    this.delay.started(d.jail, d.ip, hosts, Date.now());
-    // In a cluster the fleet hears of a ban once PostgreSQL has it.
-    if (this.cluster) this.cluster.afterWrite(() => this.fleet.onBan(d));
-    else this.fleet.onBan(d);
-    return hosts;
+  /** Active bans with the ledger's state of each on every host (the status page's list). */
+  private bannedWithHosts(): BannedEntry[] {
+    const hosts = this.state.ledger().allHosts();
+    return [...this.book.active()]
+      .sort((a, b) => a.since - b.since)
+      .map((b) => ({ jail: b.jail, ip: b.ip, since: b.since, until: b.until, count: b.count, hosts: hosts.get(`${b.jail}\u0000${b.ip}`) ?? {} }));
+  }
+
+  /** The metrics' share of the announcement: the ban delay starts, and bans and unbans are counted. */
+  private countBanEvent(e: BanEvent): void {
+    if (e.kind === 'ban' && !e.remote) this.delay.started(e.ban.jail, e.ban.ip, e.hosts, Date.now());
+    const reason = e.kind === 'unban' ? e.reason : e.remote ? 'remote' : e.ban.manual ? 'manual' : 'decided';
+    const key = `${e.ban.jail}\u0000${e.kind}\u0000${reason}`;
+    this.banCounts.set(key, (this.banCounts.get(key) ?? 0) + 1);
   }
 
   private onSettled(e: SettledEvent): void {
@@ -316,7 +329,8 @@ export class Service {
     await this.listeners.stop().catch((err: Error) => this.logger.error({ err: err.message }, 'closing listeners'));
     await this.journal.stop().catch((err: Error) => this.logger.error({ err: err.message }, 'stopping the journal follower'));
     await this.pipeline.flush();
-    this.jails.stop();
+    await this.jails.stop();
+    this.book.stop();
     await this.fleet.stop();
     await this.cluster?.close();
     await this.control.close();

@@ -20,17 +20,6 @@ import type {
   StateStore,
 } from './state-store.js';
 
-/** A line of `fleetban banned`: a ban and where the fleet has applied it. */
-export interface BannedEntry {
-  jail: string;
-  ip: string;
-  since: number;
-  until: number | null;
-  count: number;
-  /** fleet.conf host name -> ledger status of the ban there. */
-  hosts: Record<string, 'applied' | 'pending' | 'failed'>;
-}
-
 export interface SqliteStateOptions {
   /** How often pending failures and cursors are written, ms (default 1000). 0: only on flush(). */
   flushMs?: number;
@@ -95,7 +84,6 @@ export class SqliteStateStore implements StateStore {
     dropFailuresOfJail: Database.Statement;
     loadCursor: Database.Statement<[string], { cursor: string }>;
     saveCursor: Database.Statement;
-    ledgerBans: Database.Statement<[], { host: string; jail: string; ip: string; status: 'applied' | 'pending' | 'failed' }>;
   };
 
   private constructor(
@@ -145,7 +133,6 @@ export class SqliteStateStore implements StateStore {
       dropFailuresOfJail: db.prepare('DELETE FROM failures WHERE jail = ?'),
       loadCursor: db.prepare('SELECT cursor FROM cursors WHERE source = ?'),
       saveCursor: db.prepare('INSERT OR REPLACE INTO cursors (source, cursor, updated) VALUES (?, ?, ?)'),
-      ledgerBans: db.prepare("SELECT host, jail, ip, status FROM ledger WHERE want = 'ban'"),
     };
     // Transactions are built once: building one per ban costs as much as the ban.
     this.commitBanTx = db.transaction((ban: Ban, history: HistoryRecord): BanCommit => {
@@ -203,19 +190,6 @@ export class SqliteStateStore implements StateStore {
 
   loadBans(): Ban[] {
     return this.stmt.allBans.all().map(banOf);
-  }
-
-  /** Active bans with, per fleet host, the ledger's status of each. */
-  bannedWithHosts(): BannedEntry[] {
-    const out = new Map<string, BannedEntry>();
-    for (const r of this.db.prepare<[], BanRow>('SELECT jail, ip, since, until, count FROM bans ORDER BY since, jail, ip').all()) {
-      out.set(`${r.jail}\u0000${r.ip}`, { jail: r.jail, ip: r.ip, since: r.since, until: r.until, count: r.count, hosts: {} });
-    }
-    for (const l of this.stmt.ledgerBans.iterate()) {
-      const e = out.get(`${l.jail}\u0000${l.ip}`);
-      if (e) e.hosts[l.host] = l.status;
-    }
-    return [...out.values()];
   }
 
   // ---- ban history ---------------------------------------------------------

@@ -163,7 +163,7 @@ export type Awaitable<T> = T | Promise<T>;
  * Run `then` with the value as soon as it is there: at once for a plain
  * value (no microtask on the SQLite path), after the promise otherwise.
  */
-export function settle<T, R>(value: Awaitable<T>, then: (v: T) => R): Awaitable<R> {
+export function settle<T, R>(value: Awaitable<T>, then: (v: T) => Awaitable<R>): Awaitable<R> {
   return value instanceof Promise ? value.then(then) : then(value);
 }
 

@@ -9,6 +9,7 @@ import { CliError } from '../../src/cli/exit-codes.js';
 import { readJails } from '../../src/config/jail-reader.js';
 import { ControlServer } from '../../src/control/control-server.js';
 import { registerJailHandlers } from '../../src/control/jail-handlers.js';
+import { BanBook } from '../../src/bans/ban-book.js';
 import { JailManager } from '../../src/jails/jail-manager.js';
 import { CidrSet } from '../../src/net/cidr-set.js';
 import { SqliteStateStore } from '../../src/state/sqlite-state-store.js';
@@ -36,12 +37,15 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'fleetban.conf'), `[fleetban]\nstatedir = ${dir}/var\nsocket = %(statedir)s/fleetban.sock\n`);
   writeFileSync(join(dir, 'jail.conf'), JAIL_CONF);
   state = SqliteStateStore.open(join(dir, 'var', 'state.sqlite'));
-  manager = new JailManager({ state, jails: readJails(dir), listener, neverBan: new CidrSet(), logger: silent, timers: false });
+  const book = new BanBook({ state, logger: silent, timers: false });
+  book.subscribe(listener.hear);
+  manager = new JailManager({ state, book, jails: readJails(dir), neverBan: new CidrSet(), logger: silent, timers: false });
   manager.start();
   server = new ControlServer({ path: join(dir, 'var', 'fleetban.sock'), logger: silent });
   registerJailHandlers(server, {
     jails: manager,
-    state,
+    book,
+    ledger: state.ledger(),
     reload: () => manager.reload(readJails(dir)),
     statusSections: () => ({
       listeners: { 'udp 127.0.0.1:5514': { received: 12, parsed: 11, dropped: { 'not-allowed': 0, parse: 1 } } },

@@ -26,7 +26,7 @@ const db = openStateDb(input.db);
 const h = new FleetHarness(input.hosts, { [input.jail]: [readAction(input.actionDir, { name: input.action, params: {} }, input.jail)] }, { db });
 for (const ip of input.active) {
   const now = Date.now();
-  h.active.set(`${input.jail}\u0000${ip}`, { jail: input.jail, ip, since: now, until: now + 600_000, failures: 5, scope: { kind: 'fleet' }, origins: [] });
+  h.active.set(`${input.jail}\u0000${ip}`, { jail: input.jail, ip, since: now, until: now + 600_000, count: 1, failures: 5, scope: { kind: 'fleet' }, origins: [], fields: {}, matches: [], manual: false });
 }
 h.start();
 // Decide once every session is up, so that the commands are on their way when the kill comes.

@@ -82,7 +82,7 @@ describe.skipIf(skip)('fleetban killed between recording a ban and its acknowled
     const h = new FleetHarness(fleet.fleetHosts('shell'), { [JAIL]: [shippedAction('route', JAIL)] }, { db });
     for (const ip of ips.slice(2)) {
       const now = Date.now();
-      h.active.set(`${JAIL}\u0000${ip}`, { jail: JAIL, ip, since: now, until: now + 600_000, failures: 5, scope: { kind: 'fleet' }, origins: [] });
+      h.active.set(`${JAIL}\u0000${ip}`, { jail: JAIL, ip, since: now, until: now + 600_000, count: 1, failures: 5, scope: { kind: 'fleet' }, origins: [], fields: {}, matches: [], manual: false });
     }
     h.start();
     try {

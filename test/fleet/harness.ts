@@ -3,9 +3,10 @@ import pino from 'pino';
 import { resolve } from 'node:path';
 import { readAction, type ActionSpec } from '../../src/config/action-reader.js';
 import type { FleetHost } from '../../src/config/fleet-reader.js';
-import { FleetDispatcher, type ActiveBan, type SettledEvent } from '../../src/fleet/fleet-dispatcher.js';
+import type { Ban } from '../../src/bans/ban.js';
+import { FleetDispatcher, type SettledEvent } from '../../src/fleet/fleet-dispatcher.js';
 import { LedgerStore, type LedgerStatus } from '../../src/fleet/ledger.js';
-import type { BanDecision, Scope } from '../../src/model/ban-decision.js';
+import type { Scope } from '../../src/bans/scope.js';
 import { migrate } from '../../src/state/migrations.js';
 import { waitFor } from '../helpers/netns-fleet.js';
 
@@ -36,7 +37,7 @@ export function testLogger(): pino.Logger {
 export class FleetHarness {
   readonly db: Database.Database;
   readonly ledger: LedgerStore;
-  readonly active = new Map<string, ActiveBan>();
+  readonly active = new Map<string, Ban>();
   readonly dispatcher: FleetDispatcher;
   readonly settled: SettledEvent[] = [];
 
@@ -67,9 +68,9 @@ export class FleetHarness {
     jail: string,
     ip: string,
     o: { bantimeS?: number; scope?: Scope; origins?: string[]; fields?: Record<string, string> } = {},
-  ): BanDecision {
+  ): Ban {
     const since = Date.now();
-    const d: BanDecision = {
+    const d: Ban = {
       jail,
       ip,
       since,
@@ -91,7 +92,7 @@ export class FleetHarness {
   unban(jail: string, ip: string): void {
     const d = this.active.get(`${jail}\u0000${ip}`);
     this.active.delete(`${jail}\u0000${ip}`);
-    this.dispatcher.onUnban(jail, ip, d?.scope ?? { kind: 'fleet' }, d?.origins ?? [], 'expired');
+    this.dispatcher.onUnban({ jail, ip, scope: d?.scope ?? { kind: 'fleet' }, origins: d?.origins ?? [] }, 'expired');
   }
 
   hostsOf(jail: string, ip: string): Record<string, LedgerStatus> {

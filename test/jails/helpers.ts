@@ -1,10 +1,11 @@
 import pino from 'pino';
 import { ConfigSet } from '../../src/config/config-set.js';
 import { jailsFrom } from '../../src/config/jail-reader.js';
-import type { BanListener, UnbanReason } from '../../src/jails/jail-manager.js';
+import type { Ban, UnbanReason } from '../../src/bans/ban.js';
+import { BanBook, type BanSubscriber } from '../../src/bans/ban-book.js';
+import type { Scope } from '../../src/bans/scope.js';
 import { JailManager } from '../../src/jails/jail-manager.js';
 import type { JailConfig } from '../../src/jails/jail-config.js';
-import type { BanDecision, Scope } from '../../src/model/ban-decision.js';
 import type { LogEvent } from '../../src/model/log-event.js';
 import { CidrSet } from '../../src/net/cidr-set.js';
 import { SqliteStateStore } from '../../src/state/sqlite-state-store.js';
@@ -33,18 +34,16 @@ export interface Unban {
   reason: UnbanReason;
 }
 
-/** A listener that remembers what it heard, in order. */
-export function recorder(): BanListener & { bans: BanDecision[]; unbans: Unban[] } {
-  const bans: BanDecision[] = [];
+/** A subscriber of the ban book that remembers what it heard, in order. */
+export function recorder(): { hear: BanSubscriber; bans: Ban[]; unbans: Unban[] } {
+  const bans: Ban[] = [];
   const unbans: Unban[] = [];
   return {
     bans,
     unbans,
-    onBan: (d) => {
-      bans.push(d);
-    },
-    onUnban: (jail, ip, scope, origins, reason) => {
-      unbans.push({ jail, ip, scope, origins, reason });
+    hear: (e) => {
+      if (e.kind === 'ban') bans.push(e.ban);
+      else unbans.push({ jail: e.ban.jail, ip: e.ban.ip, scope: e.ban.scope, origins: e.ban.origins, reason: e.reason });
     },
   };
 }
@@ -58,12 +57,14 @@ export function setup(
   const clock = o.clock ?? new Clock();
   const state = o.state ?? SqliteStateStore.open(':memory:', { flushMs: 0 });
   const listener = recorder();
+  const book = new BanBook({ state, logger: silent, now: clock.now, timers: false });
+  book.subscribe(listener.hear);
   const neverBan = new CidrSet();
   for (const n of o.neverBan ?? []) neverBan.add(n);
   const manager = new JailManager({
     state,
+    book,
     jails: jails(jailText),
-    listener,
     neverBan,
     logger: silent,
     now: clock.now,
@@ -86,5 +87,13 @@ export function setup(
     };
     manager.onMatch(jail, { ip, time: stamp ?? clock.t, fields: { user: 'bob' }, line }, ev);
   };
-  return { clock, state, listener, manager, fail };
+  /** One second of the timers: the book lifts what expired, the jails sweep. */
+  const tick = () => {
+    book.expire();
+    manager.tick();
+  };
+  /** The manager's answers with the SQLite store come at once. */
+  const ban = (jail: string, ip: string) => manager.ban(jail, ip) as Ban;
+  const unban = (jail: string | undefined, ip: string) => manager.unban(jail, ip) as number;
+  return { clock, state, listener, book, manager, fail, tick, ban, unban };
 }

@@ -1,5 +1,6 @@
 import { networkInterfaces } from 'node:os';
 import { describe, expect, it } from 'vitest';
+import type { Ban } from '../../src/bans/ban.js';
 import { JailError } from '../../src/jails/jail-error.js';
 import { CidrSet } from '../../src/net/cidr-set.js';
 import type { JailStatus } from '../../src/jails/jail-status.js';
@@ -221,29 +222,29 @@ describe('IPv6 per prefix', () => {
 
 describe('bans end', () => {
   it('after bantime; a negative bantime bans for ever', () => {
-    const { fail, clock, manager, listener } = setup(VPOPMAIL + '[forever]\nenabled = true\nbantime = -1\n');
+    const { fail, clock, manager, listener, tick } = setup(VPOPMAIL + '[forever]\nenabled = true\nbantime = -1\n');
     for (let i = 0; i < 3; i++) fail('vpopmail', '203.0.113.7');
     for (let i = 0; i < 3; i++) fail('forever', '203.0.113.8');
     expect(listener.bans[1]!.until).toBeNull();
     clock.advance(3599);
-    manager.tick();
+    tick();
     expect(listener.unbans).toHaveLength(0);
     clock.advance(1);
-    manager.tick();
+    tick();
     expect(listener.unbans).toEqual([{ jail: 'vpopmail', ip: '203.0.113.7', scope: { kind: 'fleet' }, origins: ['mx1'], reason: 'expired' }]);
     clock.advance(10 * 365 * 86400);
-    manager.tick();
+    tick();
     expect(listener.unbans).toHaveLength(1);
     expect(manager.isBanned('forever', '203.0.113.8')).toBe(true);
   });
 
   it('an address banned before is banned longer (bantime.increment), and its failures weigh more', () => {
-    const { fail, clock, manager, listener } = setup(VPOPMAIL + 'bantime.increment = true\n');
+    const { fail, clock, manager, listener, tick } = setup(VPOPMAIL + 'bantime.increment = true\n');
     const banOnce = () => {
       while (!manager.isBanned('vpopmail', '203.0.113.7')) fail('vpopmail', '203.0.113.7');
       const b = listener.bans[listener.bans.length - 1]!;
       clock.t = b.until!;
-      manager.tick();
+      tick();
       return b;
     };
     const first = banOnce();
@@ -258,14 +259,14 @@ describe('bans end', () => {
   });
 
   it('ban history is forgotten after dbpurgeage: a reformed address starts again from bantime', () => {
-    const { fail, clock, manager, listener } = setup(VPOPMAIL + 'maxretry = 1\nbantime = 10m\nbantime.increment = true\n', { dbPurgeAge: 86400 });
+    const { fail, clock, manager, listener, tick } = setup(VPOPMAIL + 'maxretry = 1\nbantime = 10m\nbantime.increment = true\n', { dbPurgeAge: 86400 });
     fail('vpopmail', '203.0.113.7');
     clock.advance(601);
-    manager.tick();
+    tick();
     fail('vpopmail', '203.0.113.7');
     expect(listener.bans.map((b) => b.count)).toEqual([1, 2]);
     clock.advance(2 * 86400);
-    manager.tick();
+    tick();
     fail('vpopmail', '203.0.113.7');
     const last = listener.bans[2]!;
     expect(last.count).toBe(1);
@@ -324,7 +325,7 @@ describe('manual bans follow the automatic path', () => {
 
   it('a manual ban in an origin-scoped jail goes to the whole fleet: it has no origin', () => {
     const { manager } = setup(VPOPMAIL + 'scope = origin\n');
-    expect(manager.ban('vpopmail', '203.0.113.70').scope).toEqual({ kind: 'fleet' });
+    expect((manager.ban('vpopmail', '203.0.113.70') as Ban).scope).toEqual({ kind: 'fleet' });
   });
 });
 
@@ -356,11 +357,11 @@ maxretry = 3
 findtime = 1d
 bantime = 1w
 `;
-    const { fail, clock, manager, listener } = setup(text);
+    const { fail, clock, manager, listener, tick } = setup(text);
     for (let round = 0; round < 3; round++) {
       fail('vpopmail', '203.0.113.7');
       clock.advance(601);
-      manager.tick();
+      tick();
     }
     const recidive = listener.bans.filter((b) => b.jail === 'recidive');
     expect(recidive).toHaveLength(1);

@@ -61,7 +61,7 @@ describe('kill -9 and restart', () => {
       expect(manager.isBanned('vpopmail', '203.0.113.3')).toBe(true);
       expect(listener.unbans).toEqual([]);
       expect(state.loadBans().find((b) => b.ip === '203.0.113.1')).toMatchObject({ origins: ['mx1', 'mx2', 'mx3'], failures: 3, count: 1 });
-      expect(state.bannedWithHosts().find((b) => b.ip === '203.0.113.1')?.hosts).toEqual({ mx1: 'applied' });
+      expect(state.ledger().hostsOf('vpopmail', '203.0.113.1')).toEqual({ mx1: 'applied' });
       // Failures: 203.0.113.2 had two; one more bans it.
       expect(manager.status('vpopmail')).toMatchObject({ currentlyFailed: 1, currentlyBanned: 2 });
       fail('vpopmail', '203.0.113.2', 'mx3');
