@@ -5,7 +5,7 @@ import { ConfigSet } from '../config/config-set.js';
 import { LOG_TEXT_REFUSED, readAction } from '../config/action-reader.js';
 import { formatListenAddress } from '../config/values.js';
 import { formatTimeValue } from '../config/time-value.js';
-import { formatScope } from '../jails/jail-config.js';
+import { formatScope } from '../bans/scope.js';
 import { loadConfiguration, type Configuration } from '../service/configuration.js';
 import { EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { webWarnings } from '../web/web-config.js';

@@ -1,13 +1,12 @@
 import { parseCidr } from '../net/address.js';
-import { FormulaError, compileFormula, evaluateConstant, DEFAULT_FORMULA } from '../jails/ban-time-formula.js';
-import type { BanTimeIncrementConfig } from '../jails/ban-time-increment.js';
-import { parseScope, type JailConfig } from '../jails/jail-config.js';
+import { FormulaError, compileFormula, evaluateConstant, DEFAULT_FORMULA } from './ban-time-formula.js';
+import { parseScope, type BanTimeIncrementConfig, type JailConfig } from './jail-config.js';
 import { parseTimeValue } from './time-value.js';
 import { ConfigSet } from './config-set.js';
 import { parseNameWithParams, splitSpecList } from './tags.js';
 import { SectionReader, splitList } from './values.js';
 
-export type { JailConfig } from '../jails/jail-config.js';
+export type { JailConfig } from './jail-config.js';
 
 /**
  * jail.conf, jail.d/*.conf, jail.local, jail.d/*.local: fail2ban's jail

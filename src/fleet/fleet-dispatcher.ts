@@ -6,7 +6,8 @@ import type { Ban, UnbanReason } from '../bans/ban.js';
 import type { BanEvent } from '../bans/ban-book.js';
 import type { QueuedOp } from './host-driver.js';
 import { HostConnection, familyName, type SettledOp } from './host-connection.js';
-import type { LedgerStatus, LedgerStore, LedgerWant } from './ledger.js';
+import { FencedError, settle, type Awaitable } from '../state/state-store.js';
+import type { LedgerCounts, LedgerRow, LedgerStatus, LedgerStorage, LedgerWant } from './ledger.js';
 import { isBanTarget } from './ban-target.js';
 import { hostInScope, hostsInScope } from './scope.js';
 
@@ -53,7 +54,12 @@ export interface FleetDispatcherOptions {
   hosts: FleetHost[];
   /** The jail's actions, resolved from its `action =` (see readJailActions). */
   actions: (jail: string) => ActionSpec[];
-  ledger: LedgerStore;
+  /**
+   * The per-host ledger, from the state (StateStore.ledger). Every write is
+   * waited for before its command is sent, so a slower backend keeps the
+   * rule "a row before its command".
+   */
+  ledger: LedgerStorage;
   logger: Logger;
   reconcileIntervalMs: number;
   /**
@@ -97,6 +103,8 @@ export class FleetDispatcher extends EventEmitter {
   private version = 0;
   private snapshot: { version: number; at: number; index: Map<string, Ban> } | undefined;
   private stopped = false;
+  /** The ledger's row counts as last read (a slow backend answers `hosts` from here). */
+  private lastCounts = new Map<string, LedgerCounts>();
 
   constructor(private readonly o: FleetDispatcherOptions) {
     super();
@@ -184,7 +192,10 @@ export class FleetDispatcher extends EventEmitter {
   }
 
   hosts(): HostStatus[] {
-    const counts = this.o.ledger.counts();
+    const read = this.o.ledger.counts();
+    if (read instanceof Promise) this.guard(read.then((c) => void (this.lastCounts = c)));
+    else this.lastCounts = read;
+    const counts = this.lastCounts;
     return [...this.conns.values()].map((c) => {
       const n = counts.get(c.name) ?? { pending: 0, applied: 0, failed: 0 };
       return {
@@ -205,7 +216,7 @@ export class FleetDispatcher extends EventEmitter {
   }
 
   /** Per host, the state of one ban (`fleetban banned --json`). */
-  hostsOf(jail: string, ip: string): Record<string, LedgerStatus> {
+  hostsOf(jail: string, ip: string): Awaitable<Record<string, LedgerStatus>> {
     return this.o.ledger.hostsOf(jail, ip);
   }
 
@@ -217,7 +228,7 @@ export class FleetDispatcher extends EventEmitter {
     const out = await Promise.all(
       [...this.conns.values()].map(async (c) => {
         const error = await c.flush(jail);
-        if (error === null) this.o.ledger.forgetJail(c.name, jail);
+        if (error === null) await this.o.ledger.forgetJail(c.name, jail);
         return { host: c.name, error };
       }),
     );
@@ -226,15 +237,18 @@ export class FleetDispatcher extends EventEmitter {
 
   /** Reconcile every connected host now (the interval does this by itself). */
   reconcileAll(): void {
-    this.flush();
-    for (const c of this.conns.values()) if (c.connected) this.reconcile(c, true);
+    this.guard(
+      settle(this.flush(), () => {
+        for (const c of this.conns.values()) if (c.connected) this.reconcile(c, true);
+      }),
+    );
   }
 
   /** Close the sessions. Bans stay on the servers; the ledger remembers what is pending. */
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    this.flush();
+    await this.flush();
     await Promise.all([...this.conns.values()].map((c) => c.stop()));
   }
 
@@ -255,23 +269,41 @@ export class FleetDispatcher extends EventEmitter {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     // Decisions of one burst are recorded in one transaction.
-    setImmediate(() => this.flush());
+    setImmediate(() => this.guard(this.flush()));
   }
 
-  private flush(): void {
+  /** Record what waits to be recorded, then send what needs sending. */
+  private flush(): Awaitable<void> {
     this.flushScheduled = false;
     if (this.toRecord.length === 0) return;
     const items = this.toRecord.splice(0);
-    const send = this.o.ledger.record(items.map((p) => ({ host: p.host, jail: p.op.jail, ip: p.op.ip, want: p.op.op })));
-    const perHost = new Map<string, QueuedOp[]>();
-    for (let i = 0; i < items.length; i++) {
-      if (!send[i]) continue;
-      const p = items[i]!;
-      let list = perHost.get(p.host);
-      if (!list) perHost.set(p.host, (list = []));
-      list.push(p.op);
-    }
-    for (const [host, ops] of perHost) this.dispatch(host, ops);
+    return settle(this.o.ledger.record(items.map((p) => ({ host: p.host, jail: p.op.jail, ip: p.op.ip, want: p.op.op }))), (send) => {
+      const perHost = new Map<string, QueuedOp[]>();
+      for (let i = 0; i < items.length; i++) {
+        if (!send[i]) continue;
+        const p = items[i]!;
+        let list = perHost.get(p.host);
+        if (!list) perHost.set(p.host, (list = []));
+        list.push(p.op);
+      }
+      for (const [host, ops] of perHost) this.dispatch(host, ops);
+    });
+  }
+
+  /**
+   * A ledger write that finishes later: its failure is logged; a fenced one
+   * (another node leads now) stops this dispatcher from pushing anything more.
+   */
+  private guard(v: Awaitable<unknown>): void {
+    if (!(v instanceof Promise)) return;
+    v.catch((err: unknown) => {
+      if (err instanceof FencedError) {
+        this.log.error({ err: err.message }, 'ledger write fenced: another node leads; this one stops pushing');
+        void this.stop();
+        return;
+      }
+      this.log.error({ err }, 'ledger write failed');
+    });
   }
 
   /** Hand recorded ops to their host; dry-run actions are logged and settled here. */
@@ -312,7 +344,7 @@ export class FleetDispatcher extends EventEmitter {
   }
 
   private settled(host: string, list: SettledOp[]): void {
-    this.o.ledger.settle(list.map((s) => ({ host, jail: s.op.jail, ip: s.op.ip, want: s.op.op, ok: s.ok, error: s.error })));
+    this.guard(this.o.ledger.settle(list.map((s) => ({ host, jail: s.op.jail, ip: s.op.ip, want: s.op.op, ok: s.ok, error: s.error }))));
     if (this.listenerCount('settled') === 0) return;
     for (const s of list) {
       const ev: SettledEvent = { host, jail: s.op.jail, ip: s.op.ip, want: s.op.op, ok: s.ok, latencyMs: s.answeredAt - s.sentAt };
@@ -333,16 +365,19 @@ export class FleetDispatcher extends EventEmitter {
       onConnected: (c, bootId) => this.onConnected(c, bootId),
       onSettled: (host, list) => this.settled(host, list),
       onInterrupted: (host, ops, error) => {
-        this.o.ledger.interrupted(ops.map((op) => ({ host, jail: op.jail, ip: op.ip, want: op.op })), error);
+        this.guard(this.o.ledger.interrupted(ops.map((op) => ({ host, jail: op.jail, ip: op.ip, want: op.op })), error));
       },
       onTimedOut: (host, ops, error) => {
-        this.o.ledger.timedOut(ops.map((op) => ({ host, jail: op.jail, ip: op.ip, want: op.op })), error);
+        this.guard(this.o.ledger.timedOut(ops.map((op) => ({ host, jail: op.jail, ip: op.ip, want: op.op })), error));
       },
       onStateLost: (host, jail) => {
-        const n = this.o.ledger.reopen(host, jail);
-        if (n > 0) this.log.warn({ host, jail, bans: n }, 'the host had lost its bans (actioncheck failed): sending them again');
-        const c = this.conns.get(host);
-        if (c && n > 0) c.enqueue(this.outstandingOps(host, this.activeIndex()));
+        this.guard(
+          settle(this.o.ledger.reopen(host, jail), (n) => {
+            if (n === 0) return;
+            this.log.warn({ host, jail, bans: n }, 'the host had lost its bans (actioncheck failed): sending them again');
+            return settle(this.outstandingOps(host, this.activeIndex()), (ops) => this.conns.get(host)?.enqueue(ops));
+          }),
+        );
       },
     });
     this.conns.set(h.name, conn);
@@ -350,15 +385,20 @@ export class FleetDispatcher extends EventEmitter {
   }
 
   private onConnected(conn: HostConnection, bootId: string): void {
-    if (bootId) {
-      const known = this.o.ledger.bootId(conn.name);
-      if (known && known !== bootId) {
-        const n = this.o.ledger.reopen(conn.name);
-        this.log.warn({ host: conn.name, bans: n }, 'the host rebooted since the last session: sending its bans again');
-      }
-      if (known !== bootId) this.o.ledger.setBootId(conn.name, bootId);
-    }
-    this.reconcile(conn, true, false);
+    if (!bootId) return this.reconcile(conn, true, false);
+    this.guard(
+      settle(this.o.ledger.bootId(conn.name), (known) => {
+        const reopened =
+          known && known !== bootId
+            ? settle(this.o.ledger.reopen(conn.name), (n) => {
+                this.log.warn({ host: conn.name, bans: n }, 'the host rebooted since the last session: sending its bans again');
+              })
+            : undefined;
+        return settle(reopened, () =>
+          settle(known !== bootId ? this.o.ledger.setBootId(conn.name, bootId) : undefined, () => this.reconcile(conn, true, false)),
+        );
+      }),
+    );
   }
 
   /**
@@ -368,7 +408,12 @@ export class FleetDispatcher extends EventEmitter {
    * reconnection) what failed.
    */
   private reconcile(conn: HostConnection, recheck: boolean, retryFailed = true): void {
-    this.flush();
+    this.guard(
+      settle(this.flush(), () => settle(this.o.ledger.rows(conn.host.name), (rows) => this.reconcileRows(conn, rows, recheck, retryFailed))),
+    );
+  }
+
+  private reconcileRows(conn: HostConnection, rows: Iterable<LedgerRow>, recheck: boolean, retryFailed: boolean): Awaitable<void> {
     const host = conn.host;
     const index = this.activeIndex();
     const wanted = new Map<string, Ban>();
@@ -384,7 +429,7 @@ export class FleetDispatcher extends EventEmitter {
     const present = new Set<string>();
     // Rows still to send, as they stand after the changes below.
     const outstanding = new Map<string, { jail: string; ip: string; want: LedgerWant }>();
-    for (const row of this.o.ledger.rows(host.name)) {
+    for (const row of rows) {
       const k = `${row.jail}\u0000${row.ip}`;
       note(row.jail, row.ip);
       let want: LedgerWant = row.want;
@@ -409,8 +454,20 @@ export class FleetDispatcher extends EventEmitter {
       changes.push({ host: host.name, jail: b.jail, ip: b.ip, want: 'ban' });
       outstanding.set(k, { jail: b.jail, ip: b.ip, want: 'ban' });
     }
-    this.o.ledger.record(changes);
-    if (changes.length) this.log.info({ host: host.name, changes: changes.length }, 'reconciled with the active bans');
+    return settle(this.o.ledger.record(changes), () => this.sendReconciled(conn, changes.length, jails, outstanding, index, recheck));
+  }
+
+  /** After reconcileRows' changes are recorded: check the host's actions and send what is outstanding. */
+  private sendReconciled(
+    conn: HostConnection,
+    changes: number,
+    jails: Map<string, Set<ActionFamily>>,
+    outstanding: Map<string, { jail: string; ip: string; want: LedgerWant }>,
+    index: Map<string, Ban>,
+    recheck: boolean,
+  ): void {
+    const host = conn.host;
+    if (changes) this.log.info({ host: host.name, changes }, 'reconciled with the active bans');
     if (recheck) {
       const pairs: { jail: string; family: ActionFamily }[] = [];
       for (const [jail, fams] of jails) {
@@ -424,7 +481,7 @@ export class FleetDispatcher extends EventEmitter {
     for (const [k, r] of outstanding) ops.push(this.opFor(host.name, r.jail, r.ip, r.want, index.get(k), now));
     // Dry-run jails never reach the host; settle them here.
     this.dispatch(host.name, ops);
-    this.emit('reconciled', { host: host.name, changes: changes.length, outstanding: ops.length } satisfies ReconciledEvent);
+    this.emit('reconciled', { host: host.name, changes, outstanding: ops.length } satisfies ReconciledEvent);
   }
 
   private opFor(host: string, jail: string, ip: string, want: LedgerWant, b: Ban | undefined, now: number): QueuedOp {
@@ -432,9 +489,11 @@ export class FleetDispatcher extends EventEmitter {
     return { host, op: want, jail, ip, bantime: -1, failures: 0, time: now, fields: {}, until: null, restored: true };
   }
 
-  private outstandingOps(host: string, index: Map<string, Ban>): QueuedOp[] {
+  private outstandingOps(host: string, index: Map<string, Ban>): Awaitable<QueuedOp[]> {
     const now = this.now();
-    return this.o.ledger.outstanding(host).map((row) => this.opFor(host, row.jail, row.ip, row.want, index.get(`${row.jail}\u0000${row.ip}`), now));
+    return settle(this.o.ledger.outstanding(host), (rows) =>
+      rows.map((row) => this.opFor(host, row.jail, row.ip, row.want, index.get(`${row.jail}\u0000${row.ip}`), now)),
+    );
   }
 
   /** The active bans keyed jail+ip, one snapshot shared by hosts reconciling close together. */

@@ -1,4 +1,13 @@
-import { DEFAULT_FORMULA, compileFormula, type Formula } from './ban-time-formula.js';
+import { DEFAULT_FORMULA, compileFormula, type Formula } from '../config/ban-time-formula.js';
+import type { BanTimeIncrementConfig } from '../config/jail-config.js';
+
+export const NO_INCREMENT: BanTimeIncrementConfig = {
+  enabled: false,
+  factor: 1,
+  formula: DEFAULT_FORMULA,
+  multipliers: [],
+  overallJails: false,
+};
 
 /**
  * fail2ban's `bantime.*` options: an address banned before is banned longer
@@ -14,28 +23,6 @@ import { DEFAULT_FORMULA, compileFormula, type Formula } from './ban-time-formul
  * - `overalljails` counts earlier bans of the address in every jail.
  * A permanent ban (negative bantime) stays permanent.
  */
-export interface BanTimeIncrementConfig {
-  enabled: boolean;
-  factor: number;
-  /** Python-like expression, see ban-time-formula.ts. */
-  formula: string;
-  /** When not empty, used instead of the formula. */
-  multipliers: number[];
-  /** Seconds; undefined: no cap. */
-  maxTime?: number;
-  /** Seconds; undefined: no random part. */
-  rndTime?: number;
-  overallJails: boolean;
-}
-
-export const NO_INCREMENT: BanTimeIncrementConfig = {
-  enabled: false,
-  factor: 1,
-  formula: DEFAULT_FORMULA,
-  multipliers: [],
-  overallJails: false,
-};
-
 export class BanTimeIncrement {
   private readonly formula: Formula;
 

@@ -10,7 +10,7 @@ import { BanTimeIncrement } from './ban-time-increment.js';
 import type { JailMatch } from './filter-match.js';
 import { runIgnoreCommand } from './ignore-command.js';
 import { LOOPBACK, isLoopback, systemResolver, type NameResolver } from './ignore-list.js';
-import { BANS_SOURCE, formatScope, type JailConfig } from './jail-config.js';
+import { BANS_SOURCE, formatScope, type JailConfig } from '../config/jail-config.js';
 import { JailError } from './jail-error.js';
 import type { JailStatus } from './jail-status.js';
 import { Jail } from './jail.js';

@@ -3,7 +3,7 @@ import type { SharedFailure } from '../state/state-store.js';
 import { BanTimeIncrement } from './ban-time-increment.js';
 import { FailureWindow } from './failure-window.js';
 import { IgnoreList } from './ignore-list.js';
-import type { JailConfig } from './jail-config.js';
+import type { JailConfig } from '../config/jail-config.js';
 import { MatchRing } from './match-ring.js';
 
 

@@ -4,7 +4,7 @@ import { readJails, type JailConfig } from '../config/jail-reader.js';
 import type { ServiceConfig } from '../config/service-config.js';
 import { readServiceConfig } from '../config/service-reader.js';
 import { loadFilter, type Filter } from '../filters/filter.js';
-import { BANS_SOURCE } from '../jails/jail-config.js';
+import { BANS_SOURCE } from '../config/jail-config.js';
 
 /** One enabled jail with everything it needs compiled: its filter and actions. */
 export interface ResolvedJail {

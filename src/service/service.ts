@@ -8,7 +8,7 @@ import { FleetDispatcher, type SettledEvent } from '../fleet/fleet-dispatcher.js
 import { BanBook, type BanEvent } from '../bans/ban-book.js';
 import type { FilterMatch } from '../filters/filter.js';
 import { LossLog, type FilterLosses } from '../filters/filter-losses.js';
-import { BANS_SOURCE } from '../jails/jail-config.js';
+import { BANS_SOURCE } from '../config/jail-config.js';
 import { JailManager } from '../jails/jail-manager.js';
 import type { ActionSpec } from '../config/action-reader.js';
 import { formatListenAddress } from '../config/values.js';

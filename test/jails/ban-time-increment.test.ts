@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_FORMULA, FormulaError, compileFormula, evaluateConstant } from '../../src/jails/ban-time-formula.js';
-import { BanTimeIncrement, type BanTimeIncrementConfig } from '../../src/jails/ban-time-increment.js';
+import { DEFAULT_FORMULA, FormulaError, compileFormula, evaluateConstant } from '../../src/config/ban-time-formula.js';
+import type { BanTimeIncrementConfig } from '../../src/config/jail-config.js';
+import { BanTimeIncrement } from '../../src/jails/ban-time-increment.js';
 
 const base: BanTimeIncrementConfig = { enabled: true, factor: 1, formula: DEFAULT_FORMULA, multipliers: [], overallJails: false };
 

@@ -5,7 +5,7 @@ import type { Ban, UnbanReason } from '../../src/bans/ban.js';
 import { BanBook, type BanSubscriber } from '../../src/bans/ban-book.js';
 import type { Scope } from '../../src/bans/scope.js';
 import { JailManager } from '../../src/jails/jail-manager.js';
-import type { JailConfig } from '../../src/jails/jail-config.js';
+import type { JailConfig } from '../../src/config/jail-config.js';
 import type { LogEvent } from '../../src/model/log-event.js';
 import { CidrSet } from '../../src/net/cidr-set.js';
 import { SqliteStateStore } from '../../src/state/sqlite-state-store.js';
