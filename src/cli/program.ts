@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { defaultConfigDir } from './config-dir.js';
-import { CliError, EXIT_USAGE } from './exit-codes.js';
+import { runVerb } from './verb.js';
 
 /**
  * The one binary's verbs. Each verb lives in its own module, imported only
@@ -17,26 +17,6 @@ export function buildProgram(): Command {
 
   function confDir(): string {
     return program.opts<{ conf: string }>().conf;
-  }
-
-  /** Run a verb: its module returns the exit code; errors become a message and code. */
-  async function runVerb(load: () => Promise<number>): Promise<void> {
-    try {
-      process.exitCode = await load();
-    } catch (err) {
-      if (err instanceof CliError) {
-        process.stderr.write(`fleetban: ${err.message}\n`);
-        process.exitCode = err.exitCode;
-        return;
-      }
-      const named = err as { name?: string; message?: string };
-      if (named.name === 'ConfigError') {
-        process.stderr.write(`fleetban: ${named.message}\n`);
-        process.exitCode = EXIT_USAGE;
-        return;
-      }
-      throw err;
-    }
   }
 
   program

@@ -1,4 +1,4 @@
-import type { Histogram } from 'prom-client';
+import type { DelayObserver } from './metrics.js';
 
 /**
  * Measures, per ban, the delay from the decision (the failure that crossed
@@ -11,7 +11,7 @@ export class BanDelay {
   private readonly waiting = new Map<string, { start: number; hosts: Set<string> }>();
 
   constructor(
-    private readonly histogram: Histogram,
+    private readonly histogram: DelayObserver,
     private readonly maxTracked = 100_000,
   ) {}
 

@@ -1,4 +1,4 @@
-import { execa, type ResultPromise } from 'execa';
+import type { execa as Execa, ResultPromise } from 'execa';
 import type { Logger } from 'pino';
 import type { JournalConfig } from '../../config/service-config.js';
 import { Backoff } from '../../fleet/backoff.js';
@@ -7,6 +7,7 @@ import type { CursorStore } from '../../state/cursor-store.js';
 import { entryCursor, entryEvents } from './journal-entry.js';
 import { describeSource, followArgs, isCursor, matchArgs, sameEntry, type StartPosition } from './journalctl-args.js';
 import { lastLine, probeJournal } from './journal-probe.js';
+import { journalctlRunner } from './journalctl-runner.js';
 import { LineSplitter } from './line-splitter.js';
 
 export type { CursorStore } from '../../state/cursor-store.js';
@@ -106,6 +107,8 @@ export class JournalFollower {
 
   private active = false;
   private child: ResultPromise | undefined;
+  /** Loaded by start(), before the first spawn (see journalctl-runner.ts). */
+  private execa: typeof Execa | undefined;
   private childRunning = false;
   private childExited = false;
   private childStartedAt = 0;
@@ -155,6 +158,7 @@ export class JournalFollower {
       this.log.info('journal source disabled ([journal] enabled = no)');
       return;
     }
+    this.execa = await journalctlRunner();
     const probe = await probeJournal(this.journalctl, this.cfg);
     const off = (why: string): void => {
       if (this.cfg.enabled === 'yes') throw new Error(`[journal] enabled = yes, but the ${where} cannot be followed: ${why}`);
@@ -257,7 +261,7 @@ export class JournalFollower {
     const pos = this.position();
     const args = followArgs(this.cfg, pos, this.matches);
     this.startCursor = pos.kind === 'after-cursor' ? pos.cursor : undefined;
-    const child = execa(this.journalctl, args, {
+    const child = this.execa!(this.journalctl, args, {
       buffer: false,
       encoding: 'buffer',
       stdin: 'ignore',

@@ -1,4 +1,4 @@
-import { execa } from 'execa';
+import { journalctlRunner } from './journalctl-runner.js';
 import type { JournalConfig } from '../../config/service-config.js';
 import { sourceArgs, tailArgs } from './journalctl-args.js';
 
@@ -30,6 +30,7 @@ export function lastLine(text: string): string {
  * follower's start is missed.
  */
 export async function probeJournal(journalctl: string, cfg: JournalConfig, timeoutMs = 15_000): Promise<ProbeResult> {
+  const execa = await journalctlRunner();
   const r = await execa(journalctl, tailArgs(cfg), {
     reject: false,
     stdin: 'ignore',
