@@ -3,6 +3,8 @@ import { CliError, EXIT_NOT_SO, EXIT_OK } from './exit-codes.js';
 import { type Filter, type FilterResult, loadFilter, type RegexCounters } from '../filters/filter.js';
 import { type ScanCounts, scanLogFile, scanText } from '../filters/log-scan.js';
 import { scrubPasswords } from '../filters/password-scrub.js';
+import { type HitList, HitTable } from './hit-table.js';
+import { scanSplit, threadsFor } from './regex-split.js';
 
 export interface RegexOptions {
   confDir: string;
@@ -11,13 +13,6 @@ export interface RegexOptions {
   json: boolean;
 }
 
-/** One failure as `--json` prints it. */
-interface JsonHit {
-  line: number;
-  ip: string;
-  time: string | null;
-  fields: Record<string, string>;
-}
 
 /** How many missed lines and hits the human summary lists before it only counts. */
 const SHOW = 20;
@@ -34,6 +29,15 @@ const SHOW = 20;
 export async function regexCommand(o: RegexOptions): Promise<number> {
   const filter = loadFilter(o.confDir, o.filter);
   const source = logSource(o.log);
+  const threads = source.kind === 'file' ? threadsFor(statSync(source.path).size, filter) : 1;
+  if (source.kind === 'file' && threads > 1) {
+    // A large file on every core (regex-split.ts); the output is the same as on one.
+    const started = process.hrtime.bigint();
+    const r = await scanSplit(filter, { confDir: o.confDir, filter: o.filter, path: source.path, now: Date.now(), keepMissed: o.json ? 0 : SHOW + 1, keepHits: SHOW, json: o.json }, threads);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    report(o, source, filter, { ...r.counts, threads: r.threads }, r.counters, r.hits, r.missed, seconds);
+    return r.counts.matched > 0 ? EXIT_OK : EXIT_NOT_SO;
+  }
   const counters: RegexCounters = {
     failregex: filter.failregex.map(() => 0),
     ignoreregex: filter.ignoreregex.map(() => 0),
@@ -59,12 +63,25 @@ export async function regexCommand(o: RegexOptions): Promise<number> {
       : scanText(source.text, filter, onResult, { counters, onMissed });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
 
+  report(o, source, filter, counts, counters, hits, missedLines, seconds);
+  return counts.matched > 0 ? EXIT_OK : EXIT_NOT_SO;
+}
+
+function report(
+  o: RegexOptions,
+  source: LogSource,
+  filter: Filter,
+  counts: ReportCounts,
+  counters: RegexCounters,
+  hits: HitList,
+  missedLines: Array<[number, string]>,
+  seconds: number,
+): void {
   if (o.json) {
     writeJson(filter, counts, counters, hits, seconds);
   } else {
     process.stdout.write(humanReport(o, source, filter, counts, counters, hits, missedLines, seconds));
   }
-  return counts.matched > 0 ? EXIT_OK : EXIT_NOT_SO;
 }
 
 type LogSource = { kind: 'file'; path: string } | { kind: 'text'; text: string };
@@ -84,97 +101,14 @@ function logSource(arg: string): LogSource {
 }
 
 /**
- * The failures found, kept compact until they are printed: a large log has
- * hundreds of thousands, and keeping an object per failure alive makes the
- * garbage collector copy them again and again. Numbers go into growing
- * typed arrays; addresses and field sets, which repeat, are interned.
- */
-class HitTable {
-  length = 0;
-  private lines = new Int32Array(1024);
-  private times = new Float64Array(1024);
-  private ips = new Int32Array(1024);
-  private fields = new Int32Array(1024);
-  private readonly ipIds = new Map<string, number>();
-  private readonly ipList: string[] = [];
-  private readonly fieldIds = new Map<string, number>();
-  private readonly fieldList: string[] = [];
-
-  add(line: number, ip: string, time: number, fields: Record<string, string>): void {
-    if (this.length === this.lines.length) this.grow();
-    const i = this.length++;
-    this.lines[i] = line;
-    this.times[i] = time;
-    this.ips[i] = intern(this.ipIds, this.ipList, ip);
-    // Field sets repeat (the same user tried again); key them cheaply, print them once.
-    let key = '';
-    for (const k in fields) key += k + '\u0001' + fields[k] + '\u0002';
-    let id = this.fieldIds.get(key);
-    if (id === undefined) {
-      id = this.fieldList.length;
-      this.fieldList.push(JSON.stringify(fields));
-      this.fieldIds.set(key, id);
-    }
-    this.fields[i] = id;
-  }
-
-  get(i: number): JsonHit {
-    const t = this.times[i]!;
-    return {
-      line: this.lines[i]!,
-      ip: this.ipList[this.ips[i]!]!,
-      time: Number.isFinite(t) ? new Date(t).toISOString() : null,
-      fields: JSON.parse(this.fieldList[this.fields[i]!]!) as Record<string, string>,
-    };
-  }
-
-  /** The JSON text of hits [from, to), comma-separated. */
-  json(from: number, to: number): string {
-    const parts: string[] = [];
-    let lastTime = NaN;
-    let lastIso = 'null';
-    for (let i = from; i < to; i++) {
-      const t = this.times[i]!;
-      if (t !== lastTime) {
-        lastTime = t;
-        lastIso = Number.isFinite(t) ? `"${new Date(t).toISOString()}"` : 'null';
-      }
-      parts.push(
-        `{"line":${this.lines[i]},"ip":"${this.ipList[this.ips[i]!]}","time":${lastIso},"fields":${this.fieldList[this.fields[i]!]}}`,
-      );
-    }
-    return parts.join(',');
-  }
-
-  private grow(): void {
-    const n = this.lines.length * 2;
-    const g = <T extends Int32Array | Float64Array>(a: T, b: T): T => {
-      b.set(a);
-      return b;
-    };
-    this.lines = g(this.lines, new Int32Array(n));
-    this.times = g(this.times, new Float64Array(n));
-    this.ips = g(this.ips, new Int32Array(n));
-    this.fields = g(this.fields, new Int32Array(n));
-  }
-}
-
-function intern(ids: Map<string, number>, list: string[], s: string): number {
-  let id = ids.get(s);
-  if (id === undefined) {
-    id = list.length;
-    list.push(s);
-    ids.set(s, id);
-  }
-  return id;
-}
-
-/**
  * The `--json` object: the keys DESIGN.md names (lines, matched, ignored,
  * missed, regexes, hits) plus ignoreregexes, the counted oddities of the
  * input and the processing time. Written in pieces, hits in batches.
  */
-function writeJson(filter: Filter, c: ScanCounts, k: RegexCounters, hits: HitTable, seconds: number): void {
+/** The counts, and how many threads scanned the file. */
+type ReportCounts = ScanCounts & { threads?: number };
+
+function writeJson(filter: Filter, c: ReportCounts, k: RegexCounters, hits: HitList, seconds: number): void {
   const head = {
     lines: c.lines,
     matched: c.matched,
@@ -190,12 +124,15 @@ function writeJson(filter: Filter, c: ScanCounts, k: RegexCounters, hits: HitTab
     tooSlow: c.tooSlow,
     noAddress: k.noAddress,
     seconds: Math.round(seconds * 1e6) / 1e6,
+    threads: c.threads ?? 1,
   };
   const out = process.stdout;
   out.write(JSON.stringify(head).slice(0, -1) + ',"hits":[');
-  const BATCH = 8192;
-  for (let i = 0; i < hits.length; i += BATCH) {
-    out.write((i > 0 ? ',' : '') + hits.json(i, Math.min(hits.length, i + BATCH)));
+  let first = true;
+  for (const chunk of hits.jsonChunks()) {
+    if (chunk === '') continue;
+    out.write((first ? '' : ',') + chunk);
+    first = false;
   }
   out.write('],' + JSON.stringify(tail).slice(1) + '\n');
 }
@@ -213,7 +150,7 @@ function humanReport(
   filter: Filter,
   c: ScanCounts,
   k: RegexCounters,
-  hits: HitTable,
+  hits: HitList,
   missed: Array<[number, string]>,
   seconds: number,
 ): string {

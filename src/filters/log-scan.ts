@@ -39,6 +39,8 @@ export interface ScanCounts {
   truncated: number;
   /** Lines the regexes could not finish within the time limit (skipped, counted as missed). */
   tooSlow: number;
+  /** Of a file scan: every line read, empty and comment lines too (what line numbers count). */
+  physicalLines?: number;
 }
 
 /** Candidate lines matched together under one time limit (see regex-guard.ts). */
@@ -59,6 +61,19 @@ interface Needle {
   at: number;
 }
 
+export interface ScanOptions {
+  now?: number;
+  counters?: RegexCounters;
+  onMissed?: MissedHandler;
+  /**
+   * Only bytes [start, end) of the file, for a scan split across threads
+   * (src/cli/regex.ts). `start` must be 0 or just after a "\n" and `end`
+   * just after one or the file's size; line numbers then count from the
+   * range's first line, and `physicalLines` says how many it held.
+   */
+  range?: { start: number; end: number };
+}
+
 /**
  * Run `filter` over every line of the file at `path`. `onResult` sees every
  * candidate line that was matched (failures, ignored lines, and missed lines
@@ -69,7 +84,7 @@ export function scanLogFile(
   path: string,
   filter: Filter,
   onResult: LineHandler,
-  opts: { now?: number; counters?: RegexCounters; onMissed?: MissedHandler } = {},
+  opts: ScanOptions = {},
 ): ScanCounts {
   const fd = openSync(path, 'r');
   try {
@@ -79,12 +94,7 @@ export function scanLogFile(
   }
 }
 
-function scanFd(
-  fd: number,
-  filter: Filter,
-  onResult: LineHandler,
-  opts: { now?: number; counters?: RegexCounters; onMissed?: MissedHandler },
-): ScanCounts {
+function scanFd(fd: number, filter: Filter, onResult: LineHandler, opts: ScanOptions): ScanCounts {
   const counts: ScanCounts = { lines: 0, matched: 0, ignored: 0, missed: 0, invalidUtf8: 0, nulBytes: 0, truncated: 0, tooSlow: 0 };
   const now = opts.now ?? Date.now();
   const counters = opts.counters;
@@ -99,6 +109,9 @@ function scanFd(
   let filled = 0;
   let lineNo = 0;
   let eof = false;
+  // Where the next read starts, and where the range ends (the whole file: read on until a read returns 0).
+  let pos = opts.range?.start ?? 0;
+  const rangeEnd = opts.range?.end ?? Infinity;
   // Inside an over-long line whose start was already matched: skip to its end.
   let skipping = false;
   // Next NUL byte at or after the current line start (-1: none left in the chunk, -2: not looked yet).
@@ -193,8 +206,10 @@ function scanFd(
 
   for (;;) {
     if (!eof && filled < buf.length) {
-      const n = readSync(fd, buf, filled, buf.length - filled, null);
+      const want = Math.min(buf.length - filled, rangeEnd - pos);
+      const n = want > 0 ? readSync(fd, buf, filled, want, pos) : 0;
       if (n === 0) eof = true;
+      pos += n;
       filled += n;
     }
     if (filled === 0) break;
@@ -241,6 +256,7 @@ function scanFd(
     filled = rest;
   }
   flush();
+  counts.physicalLines = lineNo;
   return counts;
 }
 
