@@ -46,7 +46,14 @@ export class ControlClient {
         }
       }
     });
-    sock.on('error', (err) => this.failAll(err));
+    sock.on('error', (err: NodeJS.ErrnoException) => {
+      // The service closed the connection under a request: it is running, so never let that read as "not running".
+      if (err.code === 'EPIPE' || err.code === 'ECONNRESET') {
+        this.failAll(new ControlError(`fleetban is running but closed the control connection before answering (${err.code})`, 'busy'));
+      } else {
+        this.failAll(err);
+      }
+    });
     sock.on('close', () => this.failAll(new Error('the service closed the control connection')));
   }
 

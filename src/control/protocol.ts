@@ -6,7 +6,9 @@
  *   <- {"id":1,"ok":false,"kind":"not-so","error":"203.0.113.7 is not banned in vpopmail"}
  *
  * `kind` tells the CLI its exit code: `not-so` (1: unknown jail, address not
- * banned), `usage` (2: a malformed request), `internal` (the service failed).
+ * banned), `usage` (2: a malformed request), `internal` (the service failed),
+ * `busy` (1: the service is running but refused this connection, or closed
+ * it: too many control connections, or too many requests on one).
  */
 export interface ControlRequest {
   id: number;
@@ -14,7 +16,7 @@ export interface ControlRequest {
   args?: Record<string, unknown>;
 }
 
-export type ErrorKind = 'not-so' | 'usage' | 'internal';
+export type ErrorKind = 'not-so' | 'usage' | 'internal' | 'busy';
 
 export type ControlResponse =
   | { id: number; ok: true; result: unknown }
