@@ -353,8 +353,6 @@ export class Service {
     const stats = this.listeners.stats();
     return {
       listeners: stats.sources,
-      // One plain line per UDP listener: what the kernel dropped before fleetban could read it.
-      udpKernelDrops: Object.fromEntries(Object.entries(stats.sources).flatMap(([name, c]) => (c.kernelDrops === undefined ? [] : [[name, c.kernelDrops]]))),
       connections: stats.connections,
       journal: this.journal.state(),
       pipeline: { events: this.pipeline.stats.events, queued: this.pipeline.depth, dropped: this.pipeline.dropped },
