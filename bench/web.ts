@@ -18,8 +18,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import { HistoryStore } from '../src/history/history-store.js';
-import { SqliteStateStore } from '../src/state/sqlite-state-store.js';
-import { STATE_FILE } from '../src/state/open-state.js';
+import { STATE_FILE, SqliteStateStore } from '../src/state/sqlite-state-store.js';
 import { createServer } from 'node:net';
 import { poll, spawnSender } from './syslog-receivers.js';
 

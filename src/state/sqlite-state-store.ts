@@ -20,6 +20,9 @@ import type {
   StateStore,
 } from './state-store.js';
 
+/** The SQLite state file inside `[fleetban] statedir`. */
+export const STATE_FILE = 'fleetban.sqlite3';
+
 export interface SqliteStateOptions {
   /** How often pending failures and cursors are written, ms (default 1000). 0: only on flush(). */
   flushMs?: number;

@@ -10,9 +10,12 @@ import type { CursorStore } from './cursor-store.js';
  *   Every method answers synchronously (better-sqlite3), so the jails'
  *   decision path never waits: counting stays in memory and failures are
  *   written behind, in one transaction per flush.
- * - `postgresql` (src/cluster/): any number of nodes sharing one database.
- *   Methods answer with promises; failures are shared between nodes in
- *   batches, never one round trip per failure.
+ * - a store shared by several nodes (PostgreSQL) would answer with
+ *   promises and share failures between nodes in batches, never one round
+ *   trip per failure. The cluster that exists (src/cluster/) takes another
+ *   road: it keeps this SQLite store on every node, lets the leader alone
+ *   run the jails and the fleet, and copies the leader's state to
+ *   PostgreSQL (docs/bans.md, docs/cluster.md).
  *
  * Callers treat every `Awaitable` result as possibly a promise (see
  * `settle` below): the SQLite path then costs no microtask and the
