@@ -20,6 +20,7 @@ export interface StatusPageOptions {
   node: string;
   jails(): JailStatus[];
   banned(): BannedEntry[];
+  active(): { jail: string; ip: string; since: number; until: number | null; count: number }[];
   hosts(): HostStatus[];
   sources(): MessageCounts[];
   senders(): MessageCounts[];
@@ -51,7 +52,7 @@ export class StatusPage {
       counters: () => counterSeries(counters),
       logger: this.log,
     });
-    this.data = new WebData({ jails: o.jails, banned: o.banned, hosts: o.hosts, sources: o.sources, senders: o.senders, history: this.history, node: o.node });
+    this.data = new WebData({ jails: o.jails, banned: o.banned, active: o.active, hosts: o.hosts, sources: o.sources, senders: o.senders, history: this.history, node: o.node });
     this.server = new WebServer({
       data: this.data,
       auth: new WebAuth(o.config.tokenFile),

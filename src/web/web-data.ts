@@ -18,8 +18,10 @@ export interface BannedEntry {
 /** What the page reads of the running service. */
 export interface WebSources {
   jails(): JailStatus[];
-  /** Active bans with the ledger's state on each host. */
+  /** Active bans with the ledger's state on each host (a pass over the ledger: read at most every few seconds). */
   banned(): BannedEntry[];
+  /** Active bans as the jails hold them in memory (cheap: read on every poll). */
+  active(): { jail: string; ip: string; since: number; until: number | null; count: number }[];
   hosts(): HostStatus[];
   sources(): MessageCounts[];
   senders(): MessageCounts[];
@@ -64,12 +66,15 @@ interface Latency {
  */
 export class WebData {
   private banCache: { at: number; list: BannedEntry[] } | null = null;
+  private refreshing = false;
+  private index = new Map<string, BannedEntry['hosts']>();
+  private indexOf: BannedEntry[] | null = null;
   private readonly latency = new Map<string, Latency>();
 
   constructor(
     private readonly s: WebSources,
     private readonly now: () => number = Date.now,
-    private readonly banTtlMs = 2000,
+    private readonly banTtlMs = 10_000,
   ) {}
 
   /** The fleet said a host answered an operation (FleetDispatcher 'settled'). */
@@ -82,9 +87,28 @@ export class WebData {
     l.maxMs = Math.max(l.maxMs, latencyMs);
   }
 
+  /**
+   * The ban list with each host's state. Reading it costs a pass over the
+   * whole ledger (a second or more with 100,000 bans on 10 hosts), so it is
+   * read once per `banTtlMs` whatever the number of browsers, and a stale
+   * list is answered at once while the next one is read after the answer
+   * has gone (stale-while-revalidate): a poll never waits for the ledger
+   * except the very first.
+   */
   private bans(): BannedEntry[] {
     const now = this.now();
-    if (!this.banCache || now - this.banCache.at > this.banTtlMs) this.banCache = { at: now, list: this.s.banned() };
+    if (!this.banCache) {
+      this.banCache = { at: now, list: this.s.banned() };
+    } else if (now - this.banCache.at > this.banTtlMs && !this.refreshing) {
+      this.refreshing = true;
+      setTimeout(() => {
+        try {
+          this.banCache = { at: this.now(), list: this.s.banned() };
+        } finally {
+          this.refreshing = false;
+        }
+      }, 0).unref();
+    }
     return this.banCache.list;
   }
 
@@ -100,48 +124,63 @@ export class WebData {
   }
 
   overview(range: RangeName, q?: string): unknown {
-    const bans = this.bans();
-    const states: Record<BanState, number> = { acknowledged: 0, pending: 0, failed: 0, 'no-hosts': 0 };
-    const perJail = new Map<string, number>();
-    for (const b of bans) {
-      states[banState(b.hosts)]++;
-      perJail.set(b.jail, (perJail.get(b.jail) ?? 0) + 1);
-    }
     const match = q ? addressMatcher(q) : null;
     if (q && !match) return { error: `not an address or network: ${JSON.stringify(q)}` };
-    // The newest first; the page shows a screenful, not 100,000 rows.
-    const recent: unknown[] = [];
-    for (let i = bans.length - 1; i >= 0 && recent.length < 100; i--) {
-      const b = bans[i]!;
+    // The ledger's view (which host acknowledged what), at most banTtlMs old.
+    const known = this.bans();
+    const hostsOf = this.hostIndex(known);
+    const states: Record<BanState, number> = { acknowledged: 0, pending: 0, failed: 0, 'no-hosts': 0 };
+    for (const b of known) states[banState(b.hosts)]++;
+    // The jails' own list, live: a ban shows on the next poll, an unban disappears on it.
+    const live = this.s.active();
+    const perJail = new Map<string, number>();
+    const newest: (typeof live)[number][] = [];
+    for (const b of live) {
+      perJail.set(b.jail, (perJail.get(b.jail) ?? 0) + 1);
       if (match && !match(b.ip)) continue;
-      recent.push({ ...b, state: banState(b.hosts) });
+      // Keep the 100 newest without sorting 100,000.
+      if (newest.length < 100) newest.push(b);
+      else if (b.since > newest[newest.length - 1]!.since) newest[newest.length - 1] = b;
+      else continue;
+      newest.sort((a, c) => c.since - a.since);
     }
-    recent.sort((a, b) => (b as BannedEntry).since - (a as BannedEntry).since);
+    const unknownState: BanState = this.s.hosts().length > 0 ? 'pending' : 'no-hosts';
     return {
       node: this.s.node,
       now: this.now(),
       range,
-      active: bans.length,
+      active: live.length,
       states,
       jails: this.s.jails().map((j) => ({
         jail: j.jail,
         filter: j.filter,
         currentlyFailed: j.currentlyFailed,
         totalFailed: j.totalFailed,
-        currentlyBanned: perJail.get(j.jail) ?? j.currentlyBanned,
+        currentlyBanned: perJail.get(j.jail) ?? 0,
         totalBanned: j.totalBanned,
         scope: j.scope,
       })),
-      bans: recent,
+      bans: newest.map((b) => {
+        const hosts = hostsOf.get(`${b.jail}\u0000${b.ip}`);
+        return { jail: b.jail, ip: b.ip, since: b.since, until: b.until, count: b.count, hosts: hosts ?? {}, state: hosts ? banState(hosts) : unknownState };
+      }),
       failures: this.series('failures|', range),
       banSeries: this.series('bans|', range),
     };
   }
 
+  private hostIndex(list: BannedEntry[]): Map<string, BannedEntry['hosts']> {
+    if (this.indexOf !== list) {
+      this.index = new Map(list.map((b) => [`${b.jail}\u0000${b.ip}`, b.hosts]));
+      this.indexOf = list;
+    }
+    return this.index;
+  }
+
   attackers(q: string | undefined, limit = 100): unknown {
     const match = q ? addressMatcher(q) : undefined;
     if (q && !match) return { error: `not an address or network: ${JSON.stringify(q)}` };
-    const banned = new Set(this.bans().map((b) => b.ip));
+    const banned = new Set(this.s.active().map((b) => b.ip));
     const list = this.s.history.attackers(limit, match ?? undefined);
     return {
       now: this.now(),
@@ -168,7 +207,10 @@ export class WebData {
       now: this.now(),
       ip,
       summary: h.attacker,
-      bans: this.bans().filter((b) => b.ip === ip).map((b) => ({ ...b, state: banState(b.hosts) })),
+      bans: this.s.active().filter((b) => b.ip === ip).map((b) => {
+        const hosts = this.hostIndex(this.bans()).get(`${b.jail}\u0000${b.ip}`) ?? {};
+        return { jail: b.jail, ip: b.ip, since: b.since, until: b.until, count: b.count, hosts, state: banState(hosts) };
+      }),
       events: h.events,
       lines: h.lines,
     };

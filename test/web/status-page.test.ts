@@ -73,6 +73,8 @@ describe.skipIf(missing('status page in a browser', { root: true, commands: ['ch
       headless: true,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
       viewport: { width: 1400, height: 1000 },
+      // The test's own probes are evaluated in the page; the page's CSP (checked below) forbids eval.
+      bypassCSP: true,
     });
     page = await browser.newPage();
     mkdirSync(ARTIFACTS, { recursive: true });
@@ -88,6 +90,8 @@ describe.skipIf(missing('status page in a browser', { root: true, commands: ['ch
   it('asks for the token before showing anything, and refuses a wrong one', async () => {
     expect((await fetch(`${BASE}/api/overview`)).status).toBe(401);
     expect((await fetch(`${BASE}/api/attackers`)).status).toBe(401);
+    // Everything from this host, nothing inline: an attacker's log line cannot become script.
+    expect((await fetch(BASE)).headers.get('content-security-policy')).toMatch(/default-src 'self'/);
     await page.goto(BASE);
     await page.waitForSelector('#login-form');
     await page.fill('#token', 'not-the-token-at-all');
