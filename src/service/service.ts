@@ -177,7 +177,7 @@ export class Service {
       node: config.service.state.node,
       jails: () => this.jails.status() as JailStatus[],
       banned: () => this.bannedWithHosts(),
-      active: () => this.book.active(),
+      active: () => [...this.book.active()],
       hosts: () => this.fleet.hosts(),
       sources: () => this.sourceCounters(),
       senders: () => Object.entries(this.listeners.stats().senders).map(([name, c]) => ({ name, ...c })),
