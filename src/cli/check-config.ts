@@ -106,6 +106,10 @@ function describe(c: Configuration): string {
       const ban4 = a.families.inet4.actionban?.source ?? a.families.inet4.banBatch?.command ?? '-';
       out.push(`    action:   ${a.actname}${a.dryRun ? ' (dry-run: logs, runs nothing)' : ''}: ${ban4.split('\n')[0]}`);
     }
+    for (const a of j.centralActions) {
+      const ban4 = a.families.inet4.actionban?.source ?? '-';
+      out.push(`    central:  ${a.actname}${a.dryRun ? ' (dry-run: logs, runs nothing)' : ''}: ${ban4.split('\n')[0]} (once per ban, on this host)`);
+    }
   }
   out.push('');
   out.push(`hosts (${c.hosts.length}):`);

@@ -11,7 +11,8 @@ import { SectionReader, splitList } from './values.js';
  *   fleetban-remote (packaging/remote/), which takes `ban JAIL IP` lines and
  *   runs its own local action. A stolen key can then ban and unban, nothing else.
  */
-export type FleetDriver = 'shell' | 'fleetban-remote';
+/** `local`: fleetban's own pseudo-hosts `central/NAME` (central actions), never written in fleet.conf. */
+export type FleetDriver = 'shell' | 'fleetban-remote' | 'local';
 export const FLEET_DRIVERS: readonly FleetDriver[] = ['shell', 'fleetban-remote'];
 
 /** One mail server of fleet.conf. */
@@ -60,6 +61,9 @@ export function fleetFrom(conf: ConfigSet, confDir = '.'): FleetHost[] {
     const r = new SectionReader(conf, name);
     if (!HOST_NAME.test(name)) {
       throw conf.error(name, 'address', `host name ${JSON.stringify(name)}: use letters, digits, '_', '.' and '-' (at most 64)`);
+    }
+    if (name === 'central') {
+      throw conf.error(name, 'address', 'the host name "central" is the central host itself (where central_action runs, shown in fleetban banned): name the mail server otherwise');
     }
     const address = r.optionalString('address');
     if (!address) throw conf.error(name, 'address', 'every host needs an address');

@@ -24,6 +24,8 @@ export interface JailConfig {
   banAction: string;
   /** `action =`, split: action.d names with their parameters (tags like <known/chain> left in place). */
   actions: NamedSpec[];
+  /** `central_action =`, split the same way: actions run once per ban on the central host. */
+  centralActions: NamedSpec[];
   /** Which servers receive the bans. */
   scope: Scope;
   /**

@@ -70,6 +70,8 @@ export function readJail(conf: ConfigSet, name: string): JailConfig {
 
   const actionText = conf.get(name, 'action') ?? '';
   const actions = splitSpecList(actionText).map((spec) => parseNameWithParams(spec, loc(conf, name, 'action')));
+  const centralText = conf.get(name, 'central_action') ?? '';
+  const centralActions = splitSpecList(centralText).map((spec) => parseNameWithParams(spec, loc(conf, name, 'central_action')));
 
   const scopeText = r.string('scope', 'fleet');
   const scope = parseScope(scopeText);
@@ -95,6 +97,7 @@ export function readJail(conf: ConfigSet, name: string): JailConfig {
     ignoreCommand: r.optionalString('ignorecommand'),
     banAction: r.string('banaction', 'dry-run').trim(),
     actions,
+    centralActions,
     scope,
     sources: r.list('sources'),
     ipv6Prefix: r.int('ipv6_prefix', 128, 32, 128),

@@ -9,6 +9,7 @@ import { HostConnection, familyName, type SettledOp } from './host-connection.js
 import { FencedError, settle, type Awaitable } from '../state/state-store.js';
 import type { LedgerCounts, LedgerRow, LedgerStatus, LedgerStorage, LedgerWant } from './ledger.js';
 import { isBanTarget } from './ban-target.js';
+import { CENTRAL_HOST } from './local-driver.js';
 import { hostInScope, hostsInScope } from './scope.js';
 
 /** One host, as `fleetban hosts` shows it. */
@@ -74,6 +75,15 @@ export interface FleetDispatcherOptions {
   sshPath?: string;
   /** Asked before every push (see HostConnectionDeps.mayPush). */
   mayPush?: () => boolean;
+  /**
+   * The jails' central actions (`central_action =`), run once per ban on the
+   * central host, each by a dispatcher of its own with one pseudo-host
+   * `central/NAME` (local-driver.ts): the same ledger, retries and `banned`
+   * rows. `jails` lists the jails, to know which actions there are.
+   */
+  central?: { actions: (jail: string) => ActionSpec[]; jails: () => string[] };
+  /** Every ban goes to every host, whatever its scope (the central pseudo-hosts). */
+  allScopes?: boolean;
 }
 
 interface Pending {
@@ -105,6 +115,8 @@ export class FleetDispatcher extends EventEmitter {
   private stopped = false;
   /** The ledger's row counts as last read (a slow backend answers `hosts` from here). */
   private lastCounts = new Map<string, LedgerCounts>();
+  /** One dispatcher per central action (by actname), each with its pseudo-host `central/NAME`. */
+  private readonly central = new Map<string, FleetDispatcher>();
 
   constructor(private readonly o: FleetDispatcherOptions) {
     super();
@@ -114,6 +126,7 @@ export class FleetDispatcher extends EventEmitter {
   }
 
   start(): void {
+    this.startCentral();
     for (const h of this.hostList) this.addHost(h);
     if (this.o.reconcileIntervalMs > 0) {
       this.timer = setInterval(() => this.reconcileAll(), this.o.reconcileIntervalMs);
@@ -126,6 +139,7 @@ export class FleetDispatcher extends EventEmitter {
    * scope becomes hosts (the ban book announces them and logs them).
    */
   audience(ban: Pick<Ban, 'scope' | 'origins'>): string[] {
+    if (this.o.allScopes) return this.hostList.map((h) => h.name);
     return hostsInScope(this.hostList, ban.scope, ban.origins).map((h) => h.name);
   }
 
@@ -137,6 +151,7 @@ export class FleetDispatcher extends EventEmitter {
 
   /** Record and send a ban to `hosts` (default: those in its scope). */
   onBan(d: Ban, hosts: readonly string[] = this.audience(d)): void {
+    for (const c of this.central.values()) c.onBan(d);
     this.version++;
     if (!this.valid(d.jail, d.ip) || !this.hasActions(d.jail)) return;
     const op = opOf(d, 'ban');
@@ -147,6 +162,7 @@ export class FleetDispatcher extends EventEmitter {
 
   /** Record and send the unban of a ban that ended to `hosts` (default: those in its scope). */
   onUnban(b: Pick<Ban, 'jail' | 'ip' | 'scope' | 'origins'>, reason: UnbanReason, hosts: readonly string[] = this.audience(b)): void {
+    for (const c of this.central.values()) c.onUnban(b, reason);
     this.version++;
     const { jail, ip } = b;
     if (!this.valid(jail, ip) || !this.hasActions(jail)) return;
@@ -163,6 +179,8 @@ export class FleetDispatcher extends EventEmitter {
    * warning); a changed host reconnects.
    */
   reload(hosts: FleetHost[]): void {
+    this.startCentral();
+    for (const c of this.central.values()) c.reconcileAll();
     const next = new Map(hosts.map((h) => [h.name, h]));
     for (const [name, conn] of this.conns) {
       if (!next.has(name)) {
@@ -196,7 +214,7 @@ export class FleetDispatcher extends EventEmitter {
     if (read instanceof Promise) this.guard(read.then((c) => void (this.lastCounts = c)));
     else this.lastCounts = read;
     const counts = this.lastCounts;
-    return [...this.conns.values()].map((c) => {
+    const own = [...this.conns.values()].map((c): HostStatus => {
       const n = counts.get(c.name) ?? { pending: 0, applied: 0, failed: 0 };
       return {
         name: c.name,
@@ -213,6 +231,8 @@ export class FleetDispatcher extends EventEmitter {
         lastErrorAt: c.lastErrorAt,
       };
     });
+    for (const c of this.central.values()) own.push(...c.hosts());
+    return own;
   }
 
   /** Per host, the state of one ban (`fleetban banned --json`). */
@@ -225,6 +245,7 @@ export class FleetDispatcher extends EventEmitter {
    * this by itself). Hosts that did it forget the jail's ledger rows.
    */
   async flushJail(jail: string): Promise<{ host: string; error: string | null }[]> {
+    const central = (await Promise.all([...this.central.values()].map((c) => c.flushJail(jail)))).flat();
     const out = await Promise.all(
       [...this.conns.values()].map(async (c) => {
         const error = await c.flush(jail);
@@ -232,11 +253,12 @@ export class FleetDispatcher extends EventEmitter {
         return { host: c.name, error };
       }),
     );
-    return out;
+    return [...out, ...central];
   }
 
   /** Reconcile every connected host now (the interval does this by itself). */
   reconcileAll(): void {
+    for (const c of this.central.values()) c.reconcileAll();
     this.guard(
       settle(this.flush(), () => {
         for (const c of this.conns.values()) if (c.connected) this.reconcile(c, true);
@@ -250,6 +272,29 @@ export class FleetDispatcher extends EventEmitter {
     clearInterval(this.timer);
     await this.flush();
     await Promise.all([...this.conns.values()].map((c) => c.stop()));
+    await Promise.all([...this.central.values()].map((c) => c.stop()));
+  }
+
+  /**
+   * The central actions' dispatchers, one per action name (`central/NAME`),
+   * so that each has its own ledger rows and retries: a webhook that fails
+   * is sent again without mailing the administrator twice. Made when a jail
+   * first names the action (start or reload); kept after, so that bans of a
+   * jail that dropped it are reconciled (unbanned) there.
+   */
+  private startCentral(): void {
+    const c = this.o.central;
+    if (!c || this.stopped) return;
+    const names = new Set(c.jails().flatMap((j) => c.actions(j).map((a) => a.actname)));
+    for (const name of names) {
+      if (this.central.has(name)) continue;
+      const host: FleetHost = { ...CENTRAL_HOST, name: `${CENTRAL_HOST.name}/${name}` };
+      const actions = (jail: string) => c.actions(jail).filter((a) => a.actname === name);
+      const central = new FleetDispatcher({ ...this.o, hosts: [host], actions, central: undefined, allScopes: true });
+      for (const ev of ['settled', 'reconciled']) central.on(ev, (e: unknown) => this.emit(ev, e));
+      this.central.set(name, central);
+      central.start();
+    }
   }
 
   // ---- recording and sending ---------------------------------------------
@@ -417,7 +462,7 @@ export class FleetDispatcher extends EventEmitter {
     const host = conn.host;
     const index = this.activeIndex();
     const wanted = new Map<string, Ban>();
-    for (const [k, b] of index) if (hostInScope(host, b.scope, b.origins) && isBanTarget(b.ip)) wanted.set(k, b);
+    for (const [k, b] of index) if ((this.o.allScopes || hostInScope(host, b.scope, b.origins)) && isBanTarget(b.ip)) wanted.set(k, b);
 
     const changes: { host: string; jail: string; ip: string; want: LedgerWant }[] = [];
     const jails = new Map<string, Set<ActionFamily>>();

@@ -4,6 +4,7 @@ import type { FleetHost } from '../config/fleet-reader.js';
 import { familyOf } from '../net/address.js';
 import { Backoff } from './backoff.js';
 import type { HostDriver, OpsUnit, QueuedOp } from './host-driver.js';
+import { LOCAL_SHELL, LocalDriver } from './local-driver.js';
 import { RemoteDriver } from './remote-driver.js';
 import { ShellDriver } from './shell-driver.js';
 import { sshArgv } from './ssh-command.js';
@@ -163,8 +164,16 @@ export class HostConnection {
 
   private connect(): void {
     this.state = 'connecting';
-    const driver: HostDriver = this.host.driver === 'shell' ? new ShellDriver(this.deps.actions, this.now) : new RemoteDriver();
-    const session = new SshSession(sshArgv(this.host, driver.remoteCommand), driver.parser(), this.host.timeoutMs, this.deps.sshPath);
+    const local = this.host.driver === 'local';
+    const driver: HostDriver = local
+      ? new LocalDriver(this.deps.actions, this.now)
+      : this.host.driver === 'shell'
+        ? new ShellDriver(this.deps.actions, this.now)
+        : new RemoteDriver();
+    // The central host's own shell: the same session and framing, no ssh.
+    const session = local
+      ? new SshSession([], driver.parser(), this.host.timeoutMs, LOCAL_SHELL)
+      : new SshSession(sshArgv(this.host, driver.remoteCommand), driver.parser(), this.host.timeoutMs, this.deps.sshPath);
     this.session = session;
     this.driver = driver;
     session.start((reason) => this.onEnd(session, reason));

@@ -21,8 +21,8 @@ const MAX_OUTPUT = 2000;
  * it instead of ending or changing the session.
  */
 export class ShellDriver implements HostDriver {
-  readonly remoteCommand = 'exec /bin/sh';
-  private readonly nonce = `fb${randomBytes(8).toString('hex')}`;
+  readonly remoteCommand: string = 'exec /bin/sh';
+  protected readonly nonce = `fb${randomBytes(8).toString('hex')}`;
 
   constructor(
     private readonly actions: (jail: string) => ActionSpec[],
@@ -102,11 +102,15 @@ export class ShellDriver implements HostDriver {
     let output = '';
     return {
       feed(line: string): Answer | undefined {
-        if (!line.startsWith(prefix)) {
+        // A command whose output does not end with a newline (curl printing
+        // a response body) puts the answer at the end of its last line.
+        const at = line.lastIndexOf(prefix);
+        if (at === -1 || !/^\d+ -?\d+( |$)/.test(line.slice(at + prefix.length))) {
           if (output.length < MAX_OUTPUT) output += (output ? '\n' : '') + line;
           return undefined;
         }
-        const [idText, status, ...extra] = line.slice(prefix.length).split(' ');
+        if (at > 0 && output.length < MAX_OUTPUT) output += (output ? '\n' : '') + line.slice(0, at);
+        const [idText, status, ...extra] = line.slice(at + prefix.length).split(' ');
         const text = output.slice(0, MAX_OUTPUT);
         output = '';
         const code = Number(status);

@@ -12,6 +12,8 @@ export interface ResolvedJail {
   /** Undefined for a jail fed only by other jails' bans (recidive). */
   filter?: Filter;
   actions: ActionSpec[];
+  /** `central_action =`: run once per ban on the central host, not on the mail servers. */
+  centralActions: ActionSpec[];
 }
 
 /**
@@ -38,7 +40,12 @@ export function loadConfiguration(confDir: string): Configuration {
     if (config.filter && !feedsOnBans) {
       filter = loadFilter(confDir, config.filter.name, config.filter.params);
     }
-    jails.push({ config, filter, actions: readJailActions(confDir, config) });
+    jails.push({
+      config,
+      filter,
+      actions: readJailActions(confDir, config),
+      centralActions: readJailActions(confDir, { ...config, actions: config.centralActions }),
+    });
   }
   return { confDir, service, hosts, jails };
 }

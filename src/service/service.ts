@@ -63,6 +63,8 @@ export class Service {
   /** The running configuration and what is derived from it; reload swaps all three. */
   private config: Configuration;
   private actions: Map<string, ActionSpec[]>;
+  /** The jails' central actions (`central_action =`), run on this host once per ban. */
+  private centralActions: Map<string, ActionSpec[]>;
   private policy: FleetSenderPolicy;
   private readonly opCounts = new Map<string, number>();
   private readonly banCounts = new Map<string, number>();
@@ -75,6 +77,7 @@ export class Service {
   ) {
     this.config = config;
     this.actions = actionIndex(config.jails);
+    this.centralActions = centralActionIndex(config.jails);
     this.policy = senderPolicy(config);
     this.state = SqliteStateStore.open(join(config.service.stateDir, STATE_FILE), { logger, node: config.service.state.node });
     const st = config.service.state;
@@ -115,6 +118,7 @@ export class Service {
       reconcileIntervalMs: config.service.reconcileInterval * 1000,
       activeBans: () => this.book.active(),
       mayPush: this.cluster ? () => this.cluster!.mayPush() : undefined,
+      central: { actions: (jail) => this.centralActions.get(jail) ?? [], jails: () => [...this.centralActions.keys()] },
     });
     this.book.setAudience((b) => this.fleet.audience(b));
     // In a cluster the fleet hears of a ban once PostgreSQL has it.
@@ -286,6 +290,7 @@ export class Service {
     this.policy = policy;
     await this.journal.updateMatches(journalMatches(next));
     this.actions = actionIndex(next.jails);
+    this.centralActions = centralActionIndex(next.jails);
     this.jails.reload(next.jails.map((j) => j.config), neverBanList(next));
     await this.jails.resolveIgnoreNames();
     this.wireFilters(next.jails, this.config.jails);
@@ -361,6 +366,10 @@ export class Service {
       hosts: this.fleet.hosts(),
     };
   }
+}
+
+function centralActionIndex(jails: ResolvedJail[]): Map<string, ActionSpec[]> {
+  return new Map(jails.map((j) => [j.config.name, j.centralActions]));
 }
 
 function actionIndex(jails: ResolvedJail[]): Map<string, ActionSpec[]> {
