@@ -94,11 +94,14 @@ describe.skipIf(missing('parity with fail2ban-regex', { commands: ['fail2ban-reg
 
   for (const f of filters) {
     it(`${f.name}: same lines, same addresses, same times (RFC 3164 log, IPv4, ::ffff: and IPv6)`, async () => {
-      const theirs = await fail2banRegex(bsd.log, f.spec);
       const ours = await fleetbanRegex(bsd.log, bsd.lines, f.spec);
       expect(ours.json.lines).toBe(20000);
-      expect(ours.matches.length).toBe(theirs.length);
-      expect(ours.matches).toEqual(theirs);
+      // fail2ban cannot read vchkpw's '_' form of IPv6 (addrform = vchkpw is fleetban's): truth only.
+      if (f.category !== 'vpopmail') {
+        const theirs = await fail2banRegex(bsd.log, f.spec);
+        expect(ours.matches.length).toBe(theirs.length);
+        expect(ours.matches).toEqual(theirs);
+      }
       // And both agree with what the generator wrote.
       expect(ours.matches.length).toBe(bsd.expected.counts[f.category]);
       expect(perIp(ours.matches)).toEqual(truthPerIp(bsd.expected, f.category));
