@@ -84,11 +84,12 @@ describe('fleetban regex', () => {
 
   it('a broken filter file is exit code 2 with the file, line and key', async () => {
     const bad = join(dir, 'broken.conf');
-    writeFileSync(bad, '[Definition]\nfailregex = ^ok <HOST>$\n            ^(?P<user>x)(?(user)a|b) <HOST>\n');
+    writeFileSync(bad, '[Definition]\nfailregex = ^ok <HOST>$\n            ^(?:(?P<user>x)?(?(user)a|b))+ <HOST>\n');
     const r = await fleetban('regex', log, bad);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain(`${bad}:3: [Definition] failregex:`);
-    expect(r.stderr).toMatch(/conditional groups/);
+    // A conditional on a group inside a repetition has no faithful translation.
+    expect(r.stderr).toMatch(/group 'user' of a conditional is repeated/);
   });
 
   it('an unknown filter name or a missing log file is exit code 2', async () => {

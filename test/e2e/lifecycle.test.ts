@@ -18,8 +18,9 @@ function attacker(i: number): string {
   return `2001:db8:${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}::1`;
 }
 
+/** As vchkpw writes the client: an address of up to 30 characters with '_' for ':'. */
 function vchkpwLine(ip: string): string {
-  return `<37>Nov 21 10:00:00 mx1 vpopmail[4242]: vchkpw-smtp: vpopmail user not found nobody@:${ip}`;
+  return `<37>Nov 21 10:00:00 mx1 vpopmail[4242]: vchkpw-smtp: vpopmail user not found nobody@:${ip.replaceAll(':', '_')}`;
 }
 
 async function sendAll(port: number, frames: Iterable<string>): Promise<void> {
