@@ -10,7 +10,7 @@ import { CliError, EXIT_NOT_SO, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 /**
  * The verbs that talk to the running service over its control socket:
  * status, banned, hosts, ban, unban, reload. Human output by default,
- * `--json` as DESIGN.md defines; exit 0 done, 1 not so (unknown jail, not
+ * `--json` as docs/ARCHITECTURE.md defines; exit 0 done, 1 not so (unknown jail, not
  * banned, service not running), 2 usage or configuration error.
  */
 

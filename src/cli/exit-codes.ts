@@ -1,4 +1,4 @@
-/** fleetban's exit codes, the same for every verb (DESIGN.md). */
+/** fleetban's exit codes, the same for every verb (docs/ARCHITECTURE.md). */
 export const EXIT_OK = 0;
 /** The thing asked about is not so: unknown jail, ip not banned, service not running. */
 export const EXIT_NOT_SO = 1;

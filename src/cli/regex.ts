@@ -101,7 +101,7 @@ function logSource(arg: string): LogSource {
 }
 
 /**
- * The `--json` object: the keys DESIGN.md names (lines, matched, ignored,
+ * The `--json` object: the keys docs/ARCHITECTURE.md names (lines, matched, ignored,
  * missed, regexes, hits) plus ignoreregexes, the counted oddities of the
  * input and the processing time. Written in pieces, hits in batches.
  */

@@ -6,7 +6,7 @@ import type { BannedJson, ServiceStatus } from './jail-handlers.js';
  * Human output of the control verbs, read like fail2ban-client's: the
  * status as a tree (`|-` and `` `- ``), lists as tables, times in the local
  * time zone, ages and durations as `3m 20s`. `--json` is the machine form
- * (DESIGN.md); nothing here is meant to be parsed.
+ * (docs/ARCHITECTURE.md); nothing here is meant to be parsed.
  *
  * Other parts of fleetban add fields to the status (counters of a jail,
  * sections of the service). Whatever is not named here is still shown, by

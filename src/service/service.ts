@@ -35,7 +35,7 @@ export interface ServiceOptions {
 
 
 /**
- * fleetban running: every stage of DESIGN.md's flow wired together.
+ * fleetban running: every stage of docs/ARCHITECTURE.md's flow wired together.
  *
  *   listeners, journal -> pipeline (filters) -> jails -> state -> fleet
  *
