@@ -1,6 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { openSqliteFile } from '../state/sqlite-file.js';
 import { migrateHistory } from './history-schema.js';
 
 /** Counts by name (jail, mail server, user name). */
@@ -80,17 +79,7 @@ export class HistoryStore {
     readonly file: string,
     readonly maxAttackers: number,
   ) {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    this.db = new Database(file);
-    try {
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = NORMAL');
-      this.db.pragma('busy_timeout = 5000');
-      migrateHistory(this.db);
-    } catch (err) {
-      this.db.close();
-      throw err;
-    }
+    this.db = openSqliteFile(file, migrateHistory);
     const db = this.db;
     this.stmt = {
       addMinute: db.prepare(

@@ -1,5 +1,3 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { hostname } from 'node:os';
@@ -8,6 +6,7 @@ import { formatScope, parseScope } from '../bans/scope.js';
 import { LedgerStore } from '../fleet/ledger.js';
 import type { CursorStore } from './cursor-store.js';
 import { migrate } from './migrations.js';
+import { openSqliteFile } from './sqlite-file.js';
 import type {
   BanCommit,
   FailureDeletion,
@@ -94,20 +93,7 @@ export class SqliteStateStore implements StateStore {
     opts: SqliteStateOptions,
   ) {
     this.node = opts.node ?? hostname();
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    this.db = new Database(file);
-    try {
-      this.db.pragma('journal_mode = WAL');
-      // WAL with synchronous=NORMAL survives a crash of the process (kill -9)
-      // and loses at most the last transactions on a power cut.
-      this.db.pragma('synchronous = NORMAL');
-      this.db.pragma('busy_timeout = 5000');
-      this.db.pragma('foreign_keys = ON');
-      migrate(this.db);
-    } catch (err) {
-      this.db.close();
-      throw err;
-    }
+    this.db = openSqliteFile(file, migrate, { foreignKeys: true });
     const db = this.db;
     this.stmt = {
       // One ban per jail and address: the primary key decides, a second one is not written.
