@@ -57,10 +57,10 @@ function capturedLogger() {
   return { logger, records };
 }
 
-async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+async function until(what: string | (() => string), cond: () => boolean, timeoutMs = 10_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }
@@ -412,7 +412,10 @@ describe.skipIf(missing('journal source', { commands: ['journalctl', JOURNAL_REM
     expect(f.state().paused).toBe(false);
   });
 
-  it('takes a burst of 100,000 entries through the real pipeline without its queue growing past the high-water mark', async () => {
+  // A burst 30 times the high-water mark: enough to pause and resume the
+  // reader many times. The limits below are for a slow, loaded CI machine;
+  // the speed itself is measured in bench/journal.ts, not here.
+  it('takes a burst of 30,000 entries through the real pipeline without its queue growing past the high-water mark', { timeout: 180_000 }, async () => {
     const w = writer();
     let failures = 0;
     const courier = loadFilter(CONF, 'courier-auth');
@@ -434,12 +437,12 @@ describe.skipIf(missing('journal source', { commands: ['journalctl', JOURNAL_REM
     const f = follower(w, sink, { settled: () => pipeline.flush() });
     await f.start();
     const burst: ExportEntry[] = [];
-    for (let i = 0; i < 100_000; i++) {
+    for (let i = 0; i < 30_000; i++) {
       burst.push({ _SYSTEMD_UNIT: 'courier-imap.service', SYSLOG_IDENTIFIER: 'imapd', MESSAGE: `LOGIN FAILED, user=u${i}, ip=[::ffff:203.0.113.${i % 250}]` });
     }
     await w.write(burst);
-    await until('100,000 failures', () => failures === 100_000, 60_000);
-    expect(f.state().entries).toBe(100_000);
+    await until(() => `30,000 failures (${failures} so far, ${f.state().entries} entries read, queue ${pipeline.depth}, paused ${f.state().paused})`, () => failures === 30_000, 150_000);
+    expect(f.state().entries).toBe(30_000);
     expect(deepest).toBeLessThanOrEqual(1000);
     await until('the cursor saved', () => f.state().savedCursor === f.state().cursor, 5000);
   });
