@@ -61,14 +61,54 @@ interface Latency {
 }
 
 /**
- * The JSON of each view. The ban list is read once per `banTtlMs` however
- * many browsers poll, so ten open pages cost the ban store what one does.
+ * A value that is costly to read (a pass over the ledger), read at most once
+ * per `ttlMs` however many browsers poll: a stale value is answered at once
+ * and the next one is read after the answer has gone (stale-while-revalidate),
+ * so a poll never waits for the read except the very first.
+ */
+class StaleRead<T> {
+  private cache: { at: number; value: T } | null = null;
+  private refreshing = false;
+
+  constructor(
+    private readonly read: () => T,
+    private readonly now: () => number,
+    private readonly ttlMs: number,
+  ) {}
+
+  get(): T {
+    const now = this.now();
+    if (!this.cache) {
+      this.cache = { at: now, value: this.read() };
+    } else if (now - this.cache.at > this.ttlMs && !this.refreshing) {
+      this.refreshing = true;
+      setTimeout(() => {
+        try {
+          this.cache = { at: this.now(), value: this.read() };
+        } finally {
+          this.refreshing = false;
+        }
+      }, 0).unref();
+    }
+    return this.cache.value;
+  }
+
+  /** The next get() reads afresh. */
+  drop(): void {
+    this.cache = null;
+  }
+}
+
+/**
+ * The JSON of each view. The ban list (with each host's state) and the
+ * fleet's host counts both cost a pass over the whole ledger (a second or
+ * more with 100,000 bans on 10 hosts, measured by bench/web.ts), so each is
+ * a StaleRead: ten open pages cost the ban store what one does.
  */
 export class WebData {
-  private banCache: { at: number; list: BannedEntry[] } | null = null;
-  private refreshing = false;
-  private hostCache: { at: number; list: HostStatus[] } | null = null;
-  private hostsRefreshing = false;
+  private readonly banList: StaleRead<BannedEntry[]>;
+  /** For the overview and ingest views; the push view reads the hosts live, so "connected" is never stale. */
+  private readonly hostList: StaleRead<HostStatus[]>;
   private index = new Map<string, BannedEntry['hosts']>();
   private indexOf: BannedEntry[] | null = null;
   private readonly latency = new Map<string, Latency>();
@@ -76,8 +116,11 @@ export class WebData {
   constructor(
     private readonly s: WebSources,
     private readonly now: () => number = Date.now,
-    private readonly banTtlMs = 10_000,
-  ) {}
+    banTtlMs = 10_000,
+  ) {
+    this.banList = new StaleRead(() => s.banned(), now, banTtlMs);
+    this.hostList = new StaleRead(() => s.hosts(), now, banTtlMs);
+  }
 
   /** The fleet said a host answered an operation (FleetDispatcher 'settled'). */
   onSettled(host: string, latencyMs: number): void {
@@ -89,58 +132,18 @@ export class WebData {
     l.maxMs = Math.max(l.maxMs, latencyMs);
   }
 
-  /**
-   * The ban list with each host's state. Reading it costs a pass over the
-   * whole ledger (a second or more with 100,000 bans on 10 hosts), so it is
-   * read once per `banTtlMs` whatever the number of browsers, and a stale
-   * list is answered at once while the next one is read after the answer
-   * has gone (stale-while-revalidate): a poll never waits for the ledger
-   * except the very first.
-   */
   private bans(): BannedEntry[] {
-    const now = this.now();
-    if (!this.banCache) {
-      this.banCache = { at: now, list: this.s.banned() };
-    } else if (now - this.banCache.at > this.banTtlMs && !this.refreshing) {
-      this.refreshing = true;
-      setTimeout(() => {
-        try {
-          this.banCache = { at: this.now(), list: this.s.banned() };
-        } finally {
-          this.refreshing = false;
-        }
-      }, 0).unref();
-    }
-    return this.banCache.list;
+    return this.banList.get();
   }
 
-  /**
-   * The fleet's hosts with their ledger counts. Counting is a pass over the
-   * ledger too (about a second with 100,000 bans on 10 hosts, measured by
-   * bench/web.ts), so it is read like the ban list: at most every
-   * `banTtlMs`, a stale answer at once and the next read after it.
-   */
   private hosts(): HostStatus[] {
-    const now = this.now();
-    if (!this.hostCache) {
-      this.hostCache = { at: now, list: this.s.hosts() };
-    } else if (now - this.hostCache.at > this.banTtlMs && !this.hostsRefreshing) {
-      this.hostsRefreshing = true;
-      setTimeout(() => {
-        try {
-          this.hostCache = { at: this.now(), list: this.s.hosts() };
-        } finally {
-          this.hostsRefreshing = false;
-        }
-      }, 0).unref();
-    }
-    return this.hostCache.list;
+    return this.hostList.get();
   }
 
   /** Drop the cached ban list and host counts (after a ban or unban from the page). */
   invalidate(): void {
-    this.banCache = null;
-    this.hostCache = null;
+    this.banList.drop();
+    this.hostList.drop();
   }
 
   private series(prefix: string, range: RangeName): SeriesResult {
