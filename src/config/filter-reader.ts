@@ -1,7 +1,8 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { ConfigError, type ConfigLocation } from './config-error.js';
 import { ConfigSet } from './config-set.js';
+import { findFilterFolder, isFile } from './filter-search-path.js';
 import { substituteTags } from './tags.js';
 
 /**
@@ -292,7 +293,8 @@ function shellWords(line: string, where: ConfigLocation): string[] {
 /**
  * Read a filter for a spec as a jail or `fleetban regex` names it:
  * - `name` or `name[key=value, ...]`: `filter.d/name.conf` (+ `.local`,
- *   `name.d/`) under `confDir`;
+ *   `name.d/`) under `confDir`, else under the first `filter_fallback`
+ *   folder that has it (filter-search-path.ts: /etc/fail2ban by default);
  * - a path to any fail2ban filter file, optionally with `[key=value]`; its
  *   `[INCLUDES]` are read relative to its folder.
  * Returns undefined when the spec names no file (the caller may treat it as
@@ -304,20 +306,12 @@ export function readFilterFile(confDir: string, name: string, params: Record<str
     return resolveFilter(set, basename(name).replace(/\.(conf|local)$/, ''), params);
   }
   if (!/^[\w.@+-]+$/.test(name)) return undefined;
-  const dir = join(confDir, 'filter.d');
-  if (!isFile(join(dir, `${name}.conf`)) && !isFile(join(dir, `${name}.local`))) return undefined;
+  const dir = findFilterFolder(confDir, name);
+  if (dir === undefined) return undefined;
   const set = ConfigSet.readStack(dir, name, { required: true });
   return resolveFilter(set, name, params);
 }
 
 function looksLikePath(s: string): boolean {
   return s.includes('/') || s.endsWith('.conf') || s.endsWith('.local');
-}
-
-function isFile(p: string): boolean {
-  try {
-    return existsSync(p) && statSync(p).isFile();
-  } catch {
-    return false;
-  }
 }

@@ -1,5 +1,6 @@
 import { ConfigError } from '../config/config-error.js';
 import { type FilterDefinition, readFilterFile } from '../config/filter-reader.js';
+import { filterSearchPath } from '../config/filter-search-path.js';
 import { parseNameWithParams } from '../config/tags.js';
 import type { LogEvent } from '../model/log-event.js';
 import { canonicalIp } from '../net/address.js';
@@ -678,7 +679,8 @@ export function loadFilter(confDir: string, spec: string, jailParams?: Record<st
       return new Filter(def, eventDef);
     }
     if (/^[\w.@+-]+$/.test(named.name) && !/[<\\]/.test(spec)) {
-      throw new ConfigError(`no filter "${named.name}" in ${confDir}/filter.d (and not a regex: it has no <HOST>)`, {
+      const searched = filterSearchPath(confDir).map((d) => `${d}/filter.d`).join(', ');
+      throw new ConfigError(`no filter "${named.name}" in ${searched} (and not a regex: it has no <HOST>)`, {
         file: `${confDir}/filter.d/${named.name}.conf`,
       });
     }
