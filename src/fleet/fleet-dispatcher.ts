@@ -4,7 +4,7 @@ import type { ActionFamily, ActionSpec } from '../config/action-reader.js';
 import type { FleetDriver, FleetHost } from '../config/fleet-reader.js';
 import type { Ban, UnbanReason } from '../bans/ban.js';
 import type { BanEvent } from '../bans/ban-book.js';
-import type { QueuedOp } from './host-driver.js';
+import type { HostOp } from './host-driver.js';
 import { HostConnection, familyName, type SettledOp } from './host-connection.js';
 import { FencedError, settle, type Awaitable } from '../state/state-store.js';
 import type { LedgerCounts, LedgerRow, LedgerStatus, LedgerStorage, LedgerWant } from './ledger.js';
@@ -88,7 +88,7 @@ export interface FleetDispatcherOptions {
 
 interface Pending {
   host: string;
-  op: QueuedOp;
+  op: HostOp;
 }
 
 /** How long one snapshot of the active bans serves several hosts connecting together. */
@@ -167,7 +167,7 @@ export class FleetDispatcher extends EventEmitter {
     const { jail, ip } = b;
     if (!this.valid(jail, ip) || !this.hasActions(jail)) return;
     this.log.debug({ jail, ip, reason }, 'unban');
-    const op: QueuedOp = { host: '', op: 'unban', jail, ip, bantime: 0, failures: 0, time: this.now(), fields: {}, until: null, restored: false };
+    const op: HostOp = { host: '', op: 'unban', jail, ip, bantime: 0, failures: 0, time: this.now(), fields: {}, until: null, restored: false };
     if (this.hostList.length === 0) return this.logWithoutFleet(op);
     for (const host of hosts) this.toRecord.push({ host, op: { ...op, host } });
     this.scheduleFlush();
@@ -323,7 +323,7 @@ export class FleetDispatcher extends EventEmitter {
     if (this.toRecord.length === 0) return;
     const items = this.toRecord.splice(0);
     return settle(this.o.ledger.record(items.map((p) => ({ host: p.host, jail: p.op.jail, ip: p.op.ip, want: p.op.op }))), (send) => {
-      const perHost = new Map<string, QueuedOp[]>();
+      const perHost = new Map<string, HostOp[]>();
       for (let i = 0; i < items.length; i++) {
         if (!send[i]) continue;
         const p = items[i]!;
@@ -352,8 +352,8 @@ export class FleetDispatcher extends EventEmitter {
   }
 
   /** Hand recorded ops to their host; dry-run actions are logged and settled here. */
-  private dispatch(host: string, ops: QueuedOp[]): void {
-    const live: QueuedOp[] = [];
+  private dispatch(host: string, ops: HostOp[]): void {
+    const live: HostOp[] = [];
     const local: SettledOp[] = [];
     const now = this.now();
     const byJail = new Map<string, ActionSpec[]>();
@@ -373,12 +373,12 @@ export class FleetDispatcher extends EventEmitter {
    * nowhere to push, so every action's command is logged as it would be
    * sent, to show an administrator what a real fleet would receive.
    */
-  private logWithoutFleet(op: QueuedOp): void {
+  private logWithoutFleet(op: HostOp): void {
     const now = this.now();
     for (const a of this.o.actions(op.jail)) this.logDryRun('(no hosts in fleet.conf)', a, op, now);
   }
 
-  private logDryRun(host: string, a: ActionSpec, op: QueuedOp, now: number): void {
+  private logDryRun(host: string, a: ActionSpec, op: HostOp, now: number): void {
     const c = a.families[familyName(op.ip)];
     const t = op.op === 'ban' ? c.actionban : c.actionunban;
     const values = { ...op, now };
@@ -522,19 +522,19 @@ export class FleetDispatcher extends EventEmitter {
       conn.recheck(pairs);
     }
     const now = this.now();
-    const ops: QueuedOp[] = [];
+    const ops: HostOp[] = [];
     for (const [k, r] of outstanding) ops.push(this.opFor(host.name, r.jail, r.ip, r.want, index.get(k), now));
     // Dry-run jails never reach the host; settle them here.
     this.dispatch(host.name, ops);
     this.emit('reconciled', { host: host.name, changes, outstanding: ops.length } satisfies ReconciledEvent);
   }
 
-  private opFor(host: string, jail: string, ip: string, want: LedgerWant, b: Ban | undefined, now: number): QueuedOp {
+  private opFor(host: string, jail: string, ip: string, want: LedgerWant, b: Ban | undefined, now: number): HostOp {
     if (want === 'ban' && b) return { ...opOf(b, 'ban'), host, restored: true };
     return { host, op: want, jail, ip, bantime: -1, failures: 0, time: now, fields: {}, until: null, restored: true };
   }
 
-  private outstandingOps(host: string, index: Map<string, Ban>): Awaitable<QueuedOp[]> {
+  private outstandingOps(host: string, index: Map<string, Ban>): Awaitable<HostOp[]> {
     const now = this.now();
     return settle(this.o.ledger.outstanding(host), (rows) =>
       rows.map((row) => this.opFor(host, row.jail, row.ip, row.want, index.get(`${row.jail}\u0000${row.ip}`), now)),
@@ -553,7 +553,7 @@ export class FleetDispatcher extends EventEmitter {
   }
 }
 
-function opOf(d: Ban, want: LedgerWant): QueuedOp {
+function opOf(d: Ban, want: LedgerWant): HostOp {
   return {
     host: '',
     op: want,

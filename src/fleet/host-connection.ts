@@ -3,7 +3,7 @@ import type { ActionFamily, ActionSpec } from '../config/action-reader.js';
 import type { FleetHost } from '../config/fleet-reader.js';
 import { familyOf } from '../net/address.js';
 import { Backoff } from './backoff.js';
-import type { HostDriver, OpsUnit, QueuedOp } from './host-driver.js';
+import type { HostDriver, OpsUnit, HostOp } from './host-driver.js';
 import { LOCAL_SHELL, LocalDriver } from './local-driver.js';
 import { RemoteDriver } from './remote-driver.js';
 import { ShellDriver } from './shell-driver.js';
@@ -17,7 +17,7 @@ export type ConnectionState = 'connecting' | 'connected' | 'waiting' | 'stopped'
 
 /** What happened to one ban or unban sent to a host. */
 export interface SettledOp {
-  op: QueuedOp;
+  op: HostOp;
   ok: boolean;
   error?: string;
   /** ms since the epoch: when its command was written, and when the host answered. */
@@ -32,9 +32,9 @@ export interface HostConnectionDeps {
   onConnected: (conn: HostConnection, bootId: string) => void;
   onSettled: (host: string, settled: SettledOp[]) => void;
   /** Sent, never answered: the session ended first. */
-  onInterrupted: (host: string, ops: QueuedOp[], error: string) => void;
+  onInterrupted: (host: string, ops: HostOp[], error: string) => void;
   /** Sent, and the host hung on it: the watchdog gave up on this very command. */
-  onTimedOut: (host: string, ops: QueuedOp[], error: string) => void;
+  onTimedOut: (host: string, ops: HostOp[], error: string) => void;
   /** An action's check failed and its start ran: the host had lost the jail's bans. */
   onStateLost: (host: string, jail: string) => void;
   now?: () => number;
@@ -72,7 +72,7 @@ export class HostConnection {
 
   private session: SshSession | undefined;
   private driver: HostDriver | undefined;
-  private readonly queue = new Map<string, QueuedOp>();
+  private readonly queue = new Map<string, HostOp>();
   /** Keys in flight with the want they carry: reconciliation does not send them twice. */
   private readonly sending = new Map<string, string>();
   private unitsInFlight = 0;
@@ -126,7 +126,7 @@ export class HostConnection {
   }
 
   /** Queue bans and unbans (already in the ledger) for sending. Ignored while not connected. */
-  enqueue(ops: Iterable<QueuedOp>): void {
+  enqueue(ops: Iterable<HostOp>): void {
     if (this.state !== 'connected') return;
     for (const op of ops) {
       const k = opKey(op);
@@ -233,14 +233,14 @@ export class HostConnection {
       return;
     }
     while (this.state === 'connected' && this.unitsInFlight < WINDOW && this.queue.size > 0) {
-      const first = this.queue.values().next().value as QueuedOp;
+      const first = this.queue.values().next().value as HostOp;
       const family = familyName(first.ip);
       if (!this.ensured.has(`${first.jail}\u0000${family}`)) {
         this.sendEnsure(first.jail, family);
         continue;
       }
       const limit = first.alone ? 1 : d.batchLimit(first.jail, first.op, family);
-      const ops: QueuedOp[] = [];
+      const ops: HostOp[] = [];
       for (const [k, op] of this.queue) {
         if (ops.length > 0 && (op.jail !== first.jail || op.op !== first.op || op.alone || familyName(op.ip) !== family)) break;
         ops.push(op);
@@ -314,7 +314,7 @@ export class HostConnection {
     );
   }
 
-  private requeueFront(ops: QueuedOp[]): void {
+  private requeueFront(ops: HostOp[]): void {
     const rest = [...this.queue];
     const newer = new Set(this.queue.keys());
     this.queue.clear();

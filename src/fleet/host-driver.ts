@@ -1,9 +1,24 @@
 import type { ActionFamily } from '../config/action-reader.js';
-import type { HostOp } from '../model/host-op.js';
 import type { LedgerWant } from './ledger.js';
 
-/** A ban or unban waiting for, or on its way to, one host. */
-export interface QueuedOp extends HostOp {
+/**
+ * One ban or unban for one mail server, as the ledger hands it to the host's
+ * session: the fleet's only operation type (the ban itself lives in src/bans/).
+ */
+export interface HostOp {
+  /** fleet.conf section name. */
+  host: string;
+  op: 'ban' | 'unban';
+  jail: string;
+  ip: string;
+  /** Seconds the ban lasts (-1 for ever), for the <bantime> action tag. */
+  bantime: number;
+  /** Failures counted, for the <failures> action tag. */
+  failures: number;
+  /** Ban time, ms since the epoch, for the <time> action tag. */
+  time: number;
+  /** Captured fields, for <F-*> tags; quoted or refused before they reach a shell. */
+  fields: Record<string, string>;
   /** ms since the epoch when the ban ends; null for ever (for <bantime-left>). */
   until: number | null;
   /** Sent again by reconciliation rather than decided just now (fail2ban's <restored>). */
@@ -19,7 +34,7 @@ export interface OpsUnit {
   jail: string;
   want: LedgerWant;
   family: ActionFamily;
-  ops: QueuedOp[];
+  ops: HostOp[];
 }
 
 /** A host's answer to one command. */

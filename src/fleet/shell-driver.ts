@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ActionFamily, ActionSpec } from '../config/action-reader.js';
 import type { TagValues } from './command-template.js';
-import type { Answer, AnswerParser, HostDriver, OpsUnit, QueuedOp } from './host-driver.js';
+import type { Answer, AnswerParser, HostDriver, OpsUnit, HostOp } from './host-driver.js';
 import type { LedgerWant } from './ledger.js';
 
 /** Bans per batch command: an ipset restore of this many lines takes well under a second. */
@@ -130,7 +130,7 @@ export class ShellDriver implements HostDriver {
   }
 }
 
-function values(op: QueuedOp, now: number): TagValues {
+function values(op: HostOp, now: number): TagValues {
   return {
     ip: op.ip,
     bantime: op.bantime,
