@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { PoolClient } from 'pg';
+import { LedgerStore } from '../fleet/ledger.js';
 
 /**
  * What the local engine changed, for the leader to write to PostgreSQL.
@@ -222,5 +223,7 @@ export async function importState(c: PoolClient, db: Database.Database, log: Cha
     for (const h of hosts) ifh.run(h.host, h.boot_id, num(h.updated));
     log.clear();
   })();
+  // The ledger's in-memory tally (host counts, bans per state) follows only its own writes.
+  LedgerStore.tableReplaced(db);
   return { bans: bans.length, history: hist.length, ledger: ledger.length };
 }

@@ -24,7 +24,6 @@ import { createLogger } from './logger.js';
 import { Metrics, type MessageCounts } from './metrics.js';
 import { Pipeline, type PipelineJail } from './pipeline.js';
 import { StatusPage } from '../web/status-page.js';
-import type { BannedEntry } from '../web/web-data.js';
 import type { JailStatus } from '../jails/jail-status.js';
 
 type ClusterModule = typeof import('../cluster/cluster-node.js');
@@ -183,7 +182,7 @@ export class Service {
       controlSocket: config.service.socket,
       node: config.service.state.node,
       jails: () => this.jails.status() as JailStatus[],
-      banned: () => this.bannedWithHosts(),
+      ledger: this.state.ledger(),
       active: () => [...this.book.active()],
       hosts: () => this.fleet.hosts(),
       sources: () => this.sourceCounters(),
@@ -247,14 +246,6 @@ export class Service {
       },
       'fleetban running',
     );
-  }
-
-  /** Active bans with the ledger's state of each on every host (the status page's list). */
-  private bannedWithHosts(): BannedEntry[] {
-    const hosts = this.state.ledger().allHosts();
-    return [...this.book.active()]
-      .sort((a, b) => a.since - b.since)
-      .map((b) => ({ jail: b.jail, ip: b.ip, since: b.since, until: b.until, count: b.count, hosts: hosts.get(`${b.jail}\u0000${b.ip}`) ?? {} }));
   }
 
   /** The metrics' share of the announcement: the ban delay starts, and bans and unbans are counted. */

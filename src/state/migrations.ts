@@ -53,6 +53,10 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE fleet_host (
     host TEXT PRIMARY KEY, boot_id TEXT NOT NULL, updated INTEGER NOT NULL);
   `,
+  // 2: one ban's rows on every host (hostsOf: the page's ban list, `banned JAIL IP`) without a pass over the ledger.
+  `
+  CREATE INDEX ledger_ban ON ledger (jail, ip);
+  `,
 ];
 
 export class SchemaError extends Error {}

@@ -2,28 +2,19 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from 'pino';
 import type { ListenAddress } from '../config/service-config.js';
 import { formatListenAddress } from '../config/values.js';
-import type { HostStatus } from '../fleet/fleet-dispatcher.js';
-import { counterSeries, type CounterSources } from '../history/counter-series.js';
+import { counterSeries } from '../history/counter-series.js';
 import { History } from '../history/history.js';
-import type { JailStatus } from '../jails/jail-status.js';
-import type { MessageCounts } from '../service/metrics.js';
 import { WebAuth } from './web-auth.js';
 import { webAddress, webRefusal, type WebConfig } from './web-config.js';
-import { WebData, type BannedEntry } from './web-data.js';
+import { WebData, type WebSources } from './web-data.js';
 import { WebServer } from './web-server.js';
 
-export interface StatusPageOptions {
+/** What the page reads of the service (WebSources, less the history it keeps itself), and where it lives. */
+export interface StatusPageOptions extends Omit<WebSources, 'history'> {
   config: WebConfig;
   /** The state database file; the history keeps to tables of its own in it. */
   stateFile: string;
   controlSocket: string;
-  node: string;
-  jails(): JailStatus[];
-  banned(): BannedEntry[];
-  active(): { jail: string; ip: string; since: number; until: number | null; count: number }[];
-  hosts(): HostStatus[];
-  sources(): MessageCounts[];
-  senders(): MessageCounts[];
   logger: Logger;
 }
 
@@ -41,18 +32,13 @@ export class StatusPage {
 
   constructor(private readonly o: StatusPageOptions) {
     this.log = o.logger.child({ component: 'web' });
-    const counters: CounterSources = {
-      jails: () => o.jails(),
-      sources: () => o.sources(),
-      senders: () => o.senders(),
-    };
     this.history = new History({
       file: o.stateFile,
       retentionMs: o.config.historySeconds * 1000,
-      counters: () => counterSeries(counters),
+      counters: () => counterSeries(o),
       logger: this.log,
     });
-    this.data = new WebData({ jails: o.jails, banned: o.banned, active: o.active, hosts: o.hosts, sources: o.sources, senders: o.senders, history: this.history, node: o.node });
+    this.data = new WebData({ ...o, history: this.history });
     this.server = new WebServer({
       data: this.data,
       auth: new WebAuth(o.config.tokenFile),

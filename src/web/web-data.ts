@@ -1,27 +1,31 @@
 import type { HostStatus } from '../fleet/fleet-dispatcher.js';
+import type { LedgerStatus, LedgerStore } from '../fleet/ledger.js';
 import type { History } from '../history/history.js';
 import type { SeriesResult } from '../history/history-store.js';
 import type { JailStatus } from '../jails/jail-status.js';
 import { canonicalIp, cidrContains, parseCidr, parseIp } from '../net/address.js';
 import type { MessageCounts } from '../service/metrics.js';
 
-/** An active ban and the ledger's state of it on each host (what `fleetban banned` lists). Times in ms. */
-export interface BannedEntry {
+/** A ban's state on each host it goes to, as the ledger says. */
+export type HostStates = Record<string, LedgerStatus>;
+
+/** An active ban as the jails hold it in memory. Times in ms. */
+export interface ActiveBan {
   jail: string;
   ip: string;
   since: number;
   until: number | null;
   count: number;
-  hosts: Record<string, 'applied' | 'pending' | 'failed'>;
 }
 
 /** What the page reads of the running service. */
 export interface WebSources {
   jails(): JailStatus[];
-  /** Active bans with the ledger's state on each host (a pass over the ledger: read at most every few seconds). */
-  banned(): BannedEntry[];
-  /** Active bans as the jails hold them in memory (cheap: read on every poll). */
-  active(): { jail: string; ip: string; since: number; until: number | null; count: number }[];
+  /** Active bans as the jails hold them in memory. */
+  active(): readonly ActiveBan[];
+  /** The ledger's answers the page needs, each without a pass over the ledger (LedgerStore keeps a tally). */
+  ledger: Pick<LedgerStore, 'hostsOf' | 'banStates'>;
+  /** The fleet's hosts with their ledger counts (from the tally: cheap, read live on every poll). */
   hosts(): HostStatus[];
   sources(): MessageCounts[];
   senders(): MessageCounts[];
@@ -44,7 +48,7 @@ export const SILENT_MS = 10 * 60_000;
 /** How one ban stands on the hosts it goes to. */
 export type BanState = 'acknowledged' | 'pending' | 'failed' | 'no-hosts';
 
-export function banState(hosts: Record<string, 'applied' | 'pending' | 'failed'>): BanState {
+export function banState(hosts: HostStates): BanState {
   const states = Object.values(hosts);
   if (states.length === 0) return 'no-hosts';
   if (states.includes('failed')) return 'failed';
@@ -61,66 +65,18 @@ interface Latency {
 }
 
 /**
- * A value that is costly to read (a pass over the ledger), read at most once
- * per `ttlMs` however many browsers poll: a stale value is answered at once
- * and the next one is read after the answer has gone (stale-while-revalidate),
- * so a poll never waits for the read except the very first.
- */
-class StaleRead<T> {
-  private cache: { at: number; value: T } | null = null;
-  private refreshing = false;
-
-  constructor(
-    private readonly read: () => T,
-    private readonly now: () => number,
-    private readonly ttlMs: number,
-  ) {}
-
-  get(): T {
-    const now = this.now();
-    if (!this.cache) {
-      this.cache = { at: now, value: this.read() };
-    } else if (now - this.cache.at > this.ttlMs && !this.refreshing) {
-      this.refreshing = true;
-      setTimeout(() => {
-        try {
-          this.cache = { at: this.now(), value: this.read() };
-        } finally {
-          this.refreshing = false;
-        }
-      }, 0).unref();
-    }
-    return this.cache.value;
-  }
-
-  /** The next get() reads afresh. */
-  drop(): void {
-    this.cache = null;
-  }
-}
-
-/**
- * The JSON of each view. The ban list (with each host's state) and the
- * fleet's host counts both cost a pass over the whole ledger (a second or
- * more with 100,000 bans on 10 hosts, measured by bench/web.ts), so each is
- * a StaleRead: ten open pages cost the ban store what one does.
+ * The JSON of each view, read live on every poll: what costs a pass over
+ * the ledger elsewhere (host counts, bans per state) the ledger keeps as a
+ * tally, and a ban's hosts are one indexed lookup, done for the 100 bans a
+ * view lists. Ten open pages cost what one does times ten, which is little.
  */
 export class WebData {
-  private readonly banList: StaleRead<BannedEntry[]>;
-  /** For the overview and ingest views; the push view reads the hosts live, so "connected" is never stale. */
-  private readonly hostList: StaleRead<HostStatus[]>;
-  private index = new Map<string, BannedEntry['hosts']>();
-  private indexOf: BannedEntry[] | null = null;
   private readonly latency = new Map<string, Latency>();
 
   constructor(
     private readonly s: WebSources,
     private readonly now: () => number = Date.now,
-    banTtlMs = 10_000,
-  ) {
-    this.banList = new StaleRead(() => s.banned(), now, banTtlMs);
-    this.hostList = new StaleRead(() => s.hosts(), now, banTtlMs);
-  }
+  ) {}
 
   /** The fleet said a host answered an operation (FleetDispatcher 'settled'). */
   onSettled(host: string, latencyMs: number): void {
@@ -132,38 +88,25 @@ export class WebData {
     l.maxMs = Math.max(l.maxMs, latencyMs);
   }
 
-  private bans(): BannedEntry[] {
-    return this.banList.get();
-  }
-
-  private hosts(): HostStatus[] {
-    return this.hostList.get();
-  }
-
-  /** Drop the cached ban list and host counts (after a ban or unban from the page). */
-  invalidate(): void {
-    this.banList.drop();
-    this.hostList.drop();
-  }
-
   private series(prefix: string, range: RangeName): SeriesResult {
     const r = RANGES[range];
     const to = Math.floor(this.now() / 60_000) + 1;
     return this.s.history.series(prefix, to - r.minutes, to, r.step);
   }
 
+  /** Active bans with the ledger's state of each on every host. */
+  private withHosts(b: ActiveBan) {
+    const hosts = this.s.ledger.hostsOf(b.jail, b.ip);
+    return { jail: b.jail, ip: b.ip, since: b.since, until: b.until, count: b.count, hosts, state: banState(hosts) };
+  }
+
   overview(range: RangeName, q?: string): unknown {
     const match = q ? addressMatcher(q) : null;
     if (q && !match) return { error: `not an address or network: ${JSON.stringify(q)}` };
-    // The ledger's view (which host acknowledged what), at most banTtlMs old.
-    const known = this.bans();
-    const hostsOf = this.hostIndex(known);
-    const states: Record<BanState, number> = { acknowledged: 0, pending: 0, failed: 0, 'no-hosts': 0 };
-    for (const b of known) states[banState(b.hosts)]++;
     // The jails' own list, live: a ban shows on the next poll, an unban disappears on it.
     const live = this.s.active();
     const perJail = new Map<string, number>();
-    const newest: (typeof live)[number][] = [];
+    const newest: ActiveBan[] = [];
     for (const b of live) {
       perJail.set(b.jail, (perJail.get(b.jail) ?? 0) + 1);
       if (match && !match(b.ip)) continue;
@@ -173,7 +116,10 @@ export class WebData {
       else continue;
       newest.sort((a, c) => c.since - a.since);
     }
-    const unknownState: BanState = this.hosts().length > 0 ? 'pending' : 'no-hosts';
+    // The ledger's tally counts the bans its rows want; a ban in force with no row has no host in its scope.
+    const tally = this.s.ledger.banStates();
+    const withRows = tally.acknowledged + tally.pending + tally.failed;
+    const states: Record<BanState, number> = { ...tally, 'no-hosts': Math.max(0, live.length - withRows) };
     return {
       node: this.s.node,
       now: this.now(),
@@ -189,21 +135,10 @@ export class WebData {
         totalBanned: j.totalBanned,
         scope: j.scope,
       })),
-      bans: newest.map((b) => {
-        const hosts = hostsOf.get(`${b.jail}\u0000${b.ip}`);
-        return { jail: b.jail, ip: b.ip, since: b.since, until: b.until, count: b.count, hosts: hosts ?? {}, state: hosts ? banState(hosts) : unknownState };
-      }),
+      bans: newest.map((b) => this.withHosts(b)),
       failures: this.series('failures|', range),
       banSeries: this.series('bans|', range),
     };
-  }
-
-  private hostIndex(list: BannedEntry[]): Map<string, BannedEntry['hosts']> {
-    if (this.indexOf !== list) {
-      this.index = new Map(list.map((b) => [`${b.jail}\u0000${b.ip}`, b.hosts]));
-      this.indexOf = list;
-    }
-    return this.index;
   }
 
   attackers(q: string | undefined, limit = 100): unknown {
@@ -236,10 +171,7 @@ export class WebData {
       now: this.now(),
       ip,
       summary: h.attacker,
-      bans: this.s.active().filter((b) => b.ip === ip).map((b) => {
-        const hosts = this.hostIndex(this.bans()).get(`${b.jail}\u0000${b.ip}`) ?? {};
-        return { jail: b.jail, ip: b.ip, since: b.since, until: b.until, count: b.count, hosts, state: banState(hosts) };
-      }),
+      bans: this.s.active().filter((b) => b.ip === ip).map((b) => this.withHosts(b)),
       events: h.events,
       lines: h.lines,
     };
@@ -248,7 +180,7 @@ export class WebData {
   /** Messages per mail server: from the senders' counters, named after fleet.conf where the address is a fleet host. */
   ingest(range: RangeName): unknown {
     const now = this.now();
-    const byAddress = new Map(this.hosts().map((h) => [canonicalIp(h.address) ?? h.address, h.name]));
+    const byAddress = new Map(this.s.hosts().map((h) => [canonicalIp(h.address) ?? h.address, h.name]));
     const last = this.s.history.lastChanges('sender.received|');
     const counts = new Map(this.s.senders().map((c) => [c.name, c]));
     const names = new Set([...counts.keys(), ...last.keys()]);

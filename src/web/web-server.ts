@@ -120,7 +120,6 @@ export class WebServer {
       if (!this.o.writes) throw new HttpError(403, 'the page is read-only ([web] writes = no)');
       if (!auth.mayWrite(req)) throw new HttpError(403, 'missing or wrong CSRF token');
       send(res, 200, await this.write(path === '/api/ban' ? 'ban' : 'unban', body));
-      data.invalidate();
       return;
     }
     if (req.method !== 'GET') throw new HttpError(405, 'method not allowed');
