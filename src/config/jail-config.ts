@@ -36,11 +36,21 @@ export interface JailConfig {
   sources: string[];
   /** Count and ban IPv6 addresses per network of this prefix length (128: per address). */
   ipv6Prefix: number;
+  /**
+   * fail2ban's `usedns`: `no` keeps host names out of `<HOST>`; `warn`, `yes`
+   * and `raw` let `<HOST>` match them. A name is never resolved here (the
+   * attacker controls the DNS of the address it connects from): such a line
+   * bans nobody and is counted per jail (FilterLosses.hostName).
+   */
+  useDns: UseDns;
   /** Matched lines kept with a ban. */
   maxMatches: number;
   /** Every option of the jail's section, interpolated, for action tags such as <port>. */
   options: Record<string, string>;
 }
+
+export const USE_DNS = ['yes', 'warn', 'no', 'raw'] as const;
+export type UseDns = (typeof USE_DNS)[number];
 
 /** The source name of the feed of ban decisions (`sources = bans`, recidive). */
 export const BANS_SOURCE = 'bans';

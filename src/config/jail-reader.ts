@@ -1,6 +1,6 @@
 import { parseCidr } from '../net/address.js';
 import { FormulaError, compileFormula, evaluateConstant, DEFAULT_FORMULA } from './ban-time-formula.js';
-import { parseScope, type BanTimeIncrementConfig, type JailConfig } from './jail-config.js';
+import { parseScope, USE_DNS, type BanTimeIncrementConfig, type JailConfig, type UseDns } from './jail-config.js';
 import { parseTimeValue } from './time-value.js';
 import { ConfigSet } from './config-set.js';
 import { parseNameWithParams, splitSpecList } from './tags.js';
@@ -84,6 +84,12 @@ export function readJail(conf: ConfigSet, name: string): JailConfig {
     }
   }
 
+  // fail2ban's default (its jail.conf and its filter's): host names match, with a warning.
+  const useDns = r.string('usedns', 'warn').trim().toLowerCase() || 'warn';
+  if (!(USE_DNS as readonly string[]).includes(useDns)) {
+    throw conf.error(name, 'usedns', `expected ${USE_DNS.join(', ')}, not ${JSON.stringify(useDns)}`);
+  }
+
   return {
     name,
     enabled: r.bool('enabled', false),
@@ -101,6 +107,7 @@ export function readJail(conf: ConfigSet, name: string): JailConfig {
     scope,
     sources: r.list('sources'),
     ipv6Prefix: r.int('ipv6_prefix', 128, 32, 128),
+    useDns: useDns as UseDns,
     maxMatches: r.int('maxmatches', maxRetry, 0, 1000),
     options: allOptions(conf, name),
   };

@@ -1,6 +1,7 @@
 import type { BanBook } from '../bans/ban-book.js';
 import { formatScope } from '../bans/scope.js';
 import type { LedgerStorage } from '../fleet/ledger.js';
+import type { FilterLosses } from '../filters/filter-losses.js';
 import type { JailManager } from '../jails/jail-manager.js';
 import { JailError } from '../jails/jail-error.js';
 import type { JailStatus } from '../jails/jail-status.js';
@@ -44,6 +45,8 @@ export interface JailHandlerOptions {
   ledger: Pick<LedgerStorage, 'allHosts'>;
   /** Re-read jails, filters, actions and hosts (the service's reload); returns what it wants shown. */
   reload?: () => unknown;
+  /** Each jail's filter counters (src/filters/filter-losses.ts), shown by `status JAIL`. */
+  filterLosses?: () => readonly ({ jail: string } & FilterLosses)[];
   /** Sections the service adds to `status` (listeners, journal, hosts...). */
   statusSections?: () => Record<string, unknown> | Promise<Record<string, unknown>>;
 }
@@ -58,7 +61,14 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
 export function registerJailHandlers(server: ControlServer, o: JailHandlerOptions): void {
   server.handle('status', async (args) => {
     const jail = optionalStringArg(args, 'jail');
-    if (jail !== undefined) return jailCall(() => o.jails.status(jail));
+    if (jail !== undefined) {
+      const s = jailCall(() => o.jails.status(jail)) as JailStatus;
+      const found = o.filterLosses?.().find((l) => l.jail === jail);
+      if (!found) return s;
+      const { hostName, ambiguous, tooLong, tooSlow, retried } = found;
+      const out: JailStatus = { ...s, linesLost: { hostName, ambiguous, tooLong, tooSlow, retried } };
+      return out;
+    }
     const extra = o.statusSections ? await o.statusSections() : {};
     const out: ServiceStatus = { jails: o.jails.status() as JailStatus[], ...extra };
     return out;

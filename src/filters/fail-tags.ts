@@ -8,8 +8,9 @@
  * `<HOST>` matches addresses only: an IPv4 dotted quad, optionally written
  * IPv4-mapped (`::ffff:a.b.c.d`, the prefix is not captured), or IPv6. A DNS
  * name is matched only when the filter asks for it with `<DNS>` or
- * `usedns = yes`; fleetban never resolves names on the hot path, so a match
- * that captured only a name is reported as missed.
+ * `usedns` is not `no` (fail2ban's rule); fleetban never resolves names from
+ * logs, so a match that captured only a name is reported as missed (and
+ * counted per jail as a host-name line).
  */
 
 const IP4 = '(?:\\d{1,3}\\.){3}\\d{1,3}';

@@ -10,17 +10,20 @@ import type { Logger } from 'pino';
  * - tooSlow: a regex did not finish it even in the retry worker, with a
  *   budget far above any real line's (see regex-guard.ts): not matched;
  * - retried: cut by the hot path's time limit and handed to the retry
- *   worker (informational: those that finished there were matched).
+ *   worker (informational: those that finished there were matched);
+ * - hostName: a failregex matched a host name, not an address (`usedns`
+ *   other than `no`): names from logs are never resolved, nobody is banned.
  */
 export interface FilterLosses {
   ambiguous: number;
   tooLong: number;
   tooSlow: number;
   retried: number;
+  hostName: number;
 }
 
 export function emptyLosses(): FilterLosses {
-  return { ambiguous: 0, tooLong: 0, tooSlow: 0, retried: 0 };
+  return { ambiguous: 0, tooLong: 0, tooSlow: 0, retried: 0, hostName: 0 };
 }
 
 /** Where a filter reports lost lines (LossLog in the service; the retry worker collects them). */

@@ -38,6 +38,8 @@ export type FilterResult =
 const MISSED: FilterResult = Object.freeze({ kind: 'missed' }) as FilterResult;
 /** Returned as missed; told apart only so the regex tester can count it. */
 const AMBIGUOUS: FilterResult = Object.freeze({ kind: 'missed' }) as FilterResult;
+/** A failregex matched a host name, not an address: missed (never resolved), counted in `losses.hostName`. */
+const HOST_NAME: FilterResult = Object.freeze({ kind: 'missed' }) as FilterResult;
 
 /**
  * Text longer than this is cut to this length before the regexes see it. An
@@ -53,6 +55,7 @@ type Groups = Record<string, string | undefined>;
 interface PendingLosses {
   ambiguous: { candidates: string[]; line: string }[];
   tooLong: Record<string, unknown>[];
+  hostName: number;
 }
 
 const EMPTY: Groups = Object.freeze({}) as Groups;
@@ -233,7 +236,8 @@ function literalClauses(
 }
 
 function compileAll(def: FilterDefinition): Matcher {
-  const useDns = def.usedns === 'yes' || def.usedns === 'warn' ? def.usedns === 'yes' : false;
+  // As fail2ban's failregex.py: only `no` keeps host names out of <HOST>.
+  const useDns = def.usedns !== 'no';
   const opts = { useDns };
   const pref = def.prefregex ? new CompiledRegex(def.prefregex, 'prefregex', opts) : undefined;
   const fail = def.failregex.map((r) => new CompiledRegex(r, 'failregex', opts));
@@ -397,7 +401,7 @@ export class Filter {
    */
   matchEvents(events: readonly LogEvent[]): FilterResult[] {
     const out = new Array<FilterResult>(events.length);
-    let found: PendingLosses = { ambiguous: [], tooLong: [] };
+    let found: PendingLosses = { ambiguous: [], tooLong: [], hostName: 0 };
     this.pending = found;
     try {
       matchGuarded(
@@ -413,12 +417,13 @@ export class Filter {
         {
           // An attempt that was stopped is run again: count what the finished one found, once.
           attempt: () => {
-            found = { ambiguous: [], tooLong: [] };
+            found = { ambiguous: [], tooLong: [], hostName: 0 };
             this.pending = found;
           },
           commit: () => {
             for (const a of found.ambiguous) this.ambiguousFound(a.candidates, a.line);
             for (const t of found.tooLong) this.tooLongFound(t);
+            this.losses.hostName += found.hostName;
           },
         },
       );
@@ -535,7 +540,7 @@ export class Filter {
     else if (cutStart !== -1) time = this.dateTime(dates.template!, raw, cutStart, cutEnd, now);
     else time = NaN;
     const res = this.failure(r, time, raw, this.lines);
-    if (res === MISSED && counters) counters.noAddress++;
+    if ((res === MISSED || res === HOST_NAME) && counters) counters.noAddress++;
     if (res === AMBIGUOUS && counters) counters.ambiguous = (counters.ambiguous ?? 0) + 1;
     return res;
   }
@@ -600,7 +605,12 @@ export class Filter {
         ip = readVchkpwAddress(fid, true);
       }
     } else if (fid !== undefined) ip = canonical(fid);
-    if (ip === null) return MISSED;
+    if (ip === null) {
+      if (addr !== undefined || dns === undefined) return MISSED;
+      if (this.pending) this.pending.hostName++;
+      else this.losses.hostName++;
+      return HOST_NAME;
+    }
     const fields: Record<string, string> = {};
     const fail = m.failregex[regex]!;
     if (pre !== undefined) addFields(fields, m.prefregex!, pre, fail.groups);

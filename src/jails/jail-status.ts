@@ -1,3 +1,5 @@
+import type { FilterLosses } from '../filters/filter-losses.js';
+
 /** What `fleetban status [JAIL]` shows of a jail (fail2ban-client's status, plus fleetban's counters). */
 export interface JailStatus {
   jail: string;
@@ -22,6 +24,12 @@ export interface JailStatus {
   ignored: number;
   /** Failures whose stamp lay in the future or before findtime, counted at arrival time. */
   forged: number;
+  /**
+   * Lines the jail's filter saw and could not use, for the status of one
+   * jail (the service's filter counters): a host name instead of an address
+   * (never resolved, see usedns), an ambiguous address, too long, too slow.
+   */
+  linesLost?: FilterLosses;
   /** Banned addresses, for the status of one jail. */
   bannedIps?: string[];
 }

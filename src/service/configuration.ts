@@ -38,7 +38,8 @@ export function loadConfiguration(confDir: string): Configuration {
     const feedsOnBans = config.sources.length > 0 && config.sources.every((s) => s === BANS_SOURCE);
     let filter: Filter | undefined;
     if (config.filter && !feedsOnBans) {
-      filter = loadFilter(confDir, config.filter.name, config.filter.params);
+      // The jail's usedns reaches the filter as a parameter; the filter spec's own win.
+      filter = loadFilter(confDir, config.filter.name, { usedns: config.useDns, ...config.filter.params });
     }
     jails.push({
       config,

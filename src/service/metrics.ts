@@ -29,7 +29,7 @@ export interface MetricsProvider {
   hosts(): { host: string; connected: boolean; pending: number }[];
   journalRestarts(): number;
   /** Lines each jail's filter could not use, by kind (src/filters/filter-losses.ts). */
-  filterLosses?(): { jail: string; filter: string; ambiguous: number; tooLong: number; tooSlow: number; retried: number }[];
+  filterLosses?(): { jail: string; filter: string; ambiguous: number; tooLong: number; tooSlow: number; retried: number; hostName: number }[];
   /** In a cluster: this node's role and its failures forwarded to PostgreSQL. */
   cluster?(): { node: string; leader: boolean; degraded: boolean; forwarded: number; backlog: number } | undefined;
 }
@@ -137,6 +137,10 @@ export class Metrics {
         { labels: { jail: l.jail, filter: l.filter, reason: 'too-long' }, value: l.tooLong },
         { labels: { jail: l.jail, filter: l.filter, reason: 'too-slow' }, value: l.tooSlow },
       ]), 'counter');
+    fromProvider(prom, reg, 'fleetban_filter_host_names_total',
+      'Lines whose failregex matched a host name, not an address (usedns): names from logs are never resolved, so these banned nobody.',
+      ['jail', 'filter'],
+      () => (provider.filterLosses?.() ?? []).map((l) => ({ labels: { jail: l.jail, filter: l.filter }, value: l.hostName })), 'counter');
     fromProvider(prom, reg, 'fleetban_filter_lines_retried_total',
       'Lines the hot path\'s regex time limit cut and handed to the retry worker (matched there unless counted as too-slow).',
       ['jail', 'filter'],

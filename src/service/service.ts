@@ -228,6 +228,7 @@ export class Service {
       ledger: this.state.ledger({ epoch: 1 }),
       reload: () => this.reload(),
       statusSections: () => this.statusSections(),
+      filterLosses: () => this.filterLosses(),
     });
     this.control.handle('hosts', () => this.fleet.hosts());
     this.cluster?.installRoutes(this.control);

@@ -104,6 +104,38 @@ describe.skipIf(missing('stock jails with fail2ban\'s filters', { commands: ['/e
   },
 );
 
+describe.skipIf(missing('usedns with fail2ban\'s sshd filter', { commands: ['/etc/fail2ban/filter.d/sshd.conf'] }))(
+  'usedns: a host name where the address should be',
+  () => {
+    const byName = 'Failed password for root from attacker.example.com port 4242 ssh2';
+    const byAddress = 'Failed password for root from 203.0.113.7 port 4242 ssh2';
+
+    it('warn (the default): <HOST> matches the name, which is never resolved: no failure, counted as a host-name line', () => {
+      const { jails } = loadConfiguration(shippedCopy({ 'jail.local': '[sshd]\nenabled = true\n' }));
+      const sshd = jail(jails, 'sshd');
+      expect(sshd.config.useDns).toBe('warn');
+      const f = sshd.filter!;
+      expect(f.matchEvents([event('sshd', byName), event('sshd', byAddress), event('sshd', byName)]).map(ipOf)).toEqual([undefined, '203.0.113.7', undefined]);
+      expect(f.losses.hostName).toBe(2);
+      expect(f.matchEvent(event('sshd', byName)).kind).toBe('missed');
+      expect(f.losses.hostName).toBe(3);
+    });
+
+    it('no: <HOST> matches addresses only, so the line is simply not matched (and not counted)', () => {
+      const { jails } = loadConfiguration(shippedCopy({ 'jail.local': '[sshd]\nenabled = true\nusedns = no\n' }));
+      const f = jail(jails, 'sshd').filter!;
+      expect(f.matchEvent(event('sshd', byName)).kind).toBe('missed');
+      expect(f.losses.hostName).toBe(0);
+      expect(ipOf(f.matchEvent(event('sshd', byAddress)))).toBe('203.0.113.7');
+    });
+
+    it('another value is refused at its file, line and key', () => {
+      const dir = shippedCopy({ 'jail.local': '[sshd]\nenabled = true\nusedns = maybe\n' });
+      expect(() => loadConfiguration(dir)).toThrow(`${dir}/jail.local:3: [sshd] usedns: expected yes, warn, no, raw, not "maybe"`);
+    });
+  },
+);
+
 describe('filter_fallback: where a filter name is looked up', () => {
   /** A folder laid out as fail2ban's: filter.d with common.conf and a filter that includes it. */
   function fakeFail2ban(files: Record<string, string>): string {
