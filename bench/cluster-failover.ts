@@ -31,7 +31,8 @@ import { NetnsFleet, sleep, waitFor } from '../test/helpers/netns-fleet.js';
 import { canonicalIp } from '../src/net/address.js';
 import { TestPostgres } from '../test/helpers/postgres.js';
 import { cli, removeConfDir, ServiceProcess } from '../test/helpers/service-process.js';
-import { arg, FailureSender, helpOr, nodeConf, readPushes } from './cluster-common.js';
+import { FailureSender, nodeConf, readPushes } from '../test/helpers/cluster-nodes.js';
+import { arg, helpOr } from './cluster-common.js';
 import { fmt, percentile } from './fleet-common.js';
 import { machineLoad } from './ratio-record.js';
 
