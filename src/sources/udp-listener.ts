@@ -5,7 +5,10 @@ import type { ListenerContext } from './listener-context.js';
 import type { Counters } from './source-stats.js';
 import { toLogEvent } from './syslog-event.js';
 import { UdpSocketDrops } from './udp-socket-drops.js';
-import { DEFAULT_MAX_PENDING_BYTES, UdpReceiveThread, type UdpBatch } from './udp-receive-thread.js';
+import { DEFAULT_MAX_PENDING_BYTES, UdpReceiveThread } from './udp-receive-thread.js';
+
+/** Datagrams taken from the ring per turn of the event loop (the pipeline matches in batches of 4,096). */
+const TAKE_PER_TURN = 4096;
 
 /**
  * Syslog over UDP (RFC 5426) on one address: one datagram, one message.
@@ -43,18 +46,23 @@ export class UdpListener {
           recvBufferSize: this.ctx.settings.recvBufferSize,
           maxPendingBytes: DEFAULT_MAX_PENDING_BYTES,
         },
-        (batch) => this.onBatch(batch),
-        (message) => this.ctx.logger.warn({ listener: this.name, err: message }, 'udp socket error'),
+        {
+          onReadable: () => this.take(),
+          onDropped: (counts) => this.countDropped(counts),
+          onWarning: (message) => this.ctx.logger.warn({ listener: this.name, err: message }, 'udp socket error'),
+        },
       );
     } catch (err) {
       throw listenError(this.name, err);
     }
     this.thread = thread;
+    thread.arm();
     const kernel = new UdpSocketDrops(this.address.host, thread.port, isIP(this.address.host) === 6 ? 'udp6' : 'udp4');
     this.ctx.stats.watchKernelDrops(this.name, () => kernel.read());
     thread.onUnexpectedExit = () => {
       if (this.thread !== thread) return;
       this.thread = undefined;
+      this.takeAll(thread);
       this.ctx.stats.retireKernelDrops(this.name);
       // Never stay deaf in silence: a listener that stopped reading is a hole in the fleet's protection.
       this.ctx.logger.error({ listener: this.name }, 'udp receive thread ended unexpectedly; starting a new one');
@@ -77,8 +85,11 @@ export class UdpListener {
   async close(): Promise<void> {
     const t = this.thread;
     this.thread = undefined;
-    if (t) this.ctx.stats.retireKernelDrops(this.name);
-    await t?.close();
+    if (!t) return;
+    this.ctx.stats.retireKernelDrops(this.name);
+    await t.close();
+    // What the thread had read before its socket closed is still in the ring.
+    this.takeAll(t);
   }
 
   private logBuffer(asked: number): void {
@@ -92,26 +103,34 @@ export class UdpListener {
     }
   }
 
-  private onBatch(batch: UdpBatch): void {
-    const { data, received } = batch;
-    let at = 0;
-    while (at < data.length) {
-      const addrLen = data.readUInt16LE(at);
-      const from = data.toString('latin1', at + 2, at + 2 + addrLen);
-      at += 2 + addrLen;
-      const len = data.readUInt32LE(at);
-      at += 4;
-      this.onDatagram(data, at, at + len, from, received);
-      at += len;
+  /**
+   * Datagrams wait in the ring: take a bounded share per turn of the event
+   * loop, so TCP, the journal and the pipeline's own matching keep their
+   * turns during a flood, and come back until the ring is empty.
+   */
+  private take(): void {
+    const thread = this.thread;
+    if (!thread) return;
+    if (thread.read(TAKE_PER_TURN, this.visit) === TAKE_PER_TURN) setImmediate(() => this.take());
+    else thread.arm();
+  }
+
+  private takeAll(thread: UdpReceiveThread): void {
+    while (thread.read(TAKE_PER_TURN, this.visit) === TAKE_PER_TURN) {
+      /* until empty */
     }
-    if (batch.dropped) {
-      for (const [from, n] of Object.entries(batch.dropped)) {
-        const peer = this.ctx.peers.get(from);
-        this.counters.received += n;
-        this.counters.dropped.overload += n;
-        peer.counters.received += n;
-        peer.counters.dropped.overload += n;
-      }
+  }
+
+  private readonly visit = (buf: Buffer, start: number, end: number, from: string, received: number): void =>
+    this.onDatagram(buf, start, end, from, received);
+
+  private countDropped(counts: Record<string, number>): void {
+    for (const [from, n] of Object.entries(counts)) {
+      const peer = this.ctx.peers.get(from);
+      this.counters.received += n;
+      this.counters.dropped.overload += n;
+      peer.counters.received += n;
+      peer.counters.dropped.overload += n;
     }
   }
 
