@@ -19,8 +19,8 @@ import { type HitList, HitTable, type JsonHit } from './hit-table.js';
  * them, so that is done on every core too. The main thread writes the parts
  * in file order: the output is the one a single thread prints.
  *
- * Multi-line filters (`maxlines > 1`) carry lines over from one line to the
- * next and stay on one thread.
+ * Multi-line filters (`maxlines > 1`, `<F-MLFID>` connections: Filter.stateful)
+ * carry lines over from one line to the next and stay on one thread.
  */
 
 /** Below this a file is scanned on one thread: starting a thread costs more than it saves. */
@@ -142,7 +142,7 @@ class PartHits implements HitList {
 
 /** Threads to use for a file of `size` bytes: FLEETBAN_REGEX_THREADS if set, else one per core for large files. */
 export function threadsFor(size: number, filter: Filter): number {
-  if (filter.definition.maxlines > 1) return 1;
+  if (filter.stateful) return 1;
   const forced = Number(process.env.FLEETBAN_REGEX_THREADS);
   if (Number.isInteger(forced) && forced >= 1) return Math.min(forced, 64);
   if (size < MIN_SPLIT_BYTES) return 1;

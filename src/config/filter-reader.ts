@@ -31,6 +31,8 @@ export interface FilterDefinition {
   logtimezone?: string;
   /** Every resolved option of [Definition] and [Init] plus the parameters, for tools that show them. */
   options: Record<string, string>;
+  /** Where each [Init] option is written (file, line), for errors about options the filter stage reads. */
+  optionWhere?: Record<string, ConfigLocation>;
 }
 
 export interface RegexSource {
@@ -61,9 +63,12 @@ export function resolveFilter(set: ConfigSet, name: string, params: Record<strin
   for (const [k, v] of Object.entries(params)) p[k.toLowerCase()] = v;
 
   const init: Record<string, string> = { ...p };
+  const optionWhere: Record<string, ConfigLocation> = {};
   if (set.hasSection('Init')) {
     for (const opt of set.options('Init', false)) {
       if (opt === '__name__') continue;
+      const w = set.where('Init', opt);
+      if (w) optionWhere[opt] = { file: w.file, line: w.line, section: 'Init', key: opt };
       // fail2ban reads [Init] without the parameters, so <known/x> is the file's value.
       const v = set.get('Init', opt);
       if (v === undefined) continue;
@@ -143,6 +148,7 @@ export function resolveFilter(set: ConfigSet, name: string, params: Record<strin
     logtype: (resolved.logtype ?? 'file').trim().toLowerCase(),
     usedns: (resolved.usedns ?? 'no').trim().toLowerCase(),
     options: resolved,
+    optionWhere,
   };
   if (pref) def.prefregex = { text: pref, where: rawWhere.prefregex ?? { key: 'prefregex' } };
   if (resolved.logtimezone?.trim()) def.logtimezone = resolved.logtimezone.trim();

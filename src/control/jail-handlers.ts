@@ -65,8 +65,8 @@ export function registerJailHandlers(server: ControlServer, o: JailHandlerOption
       const s = jailCall(() => o.jails.status(jail)) as JailStatus;
       const found = o.filterLosses?.().find((l) => l.jail === jail);
       if (!found) return s;
-      const { hostName, ambiguous, tooLong, tooSlow, retried } = found;
-      const out: JailStatus = { ...s, linesLost: { hostName, ambiguous, tooLong, tooSlow, retried } };
+      const { hostName, ambiguous, tooLong, tooSlow, retried, multilineEvicted } = found;
+      const out: JailStatus = { ...s, linesLost: { hostName, ambiguous, tooLong, tooSlow, retried, multilineEvicted } };
       return out;
     }
     const extra = o.statusSections ? await o.statusSections() : {};

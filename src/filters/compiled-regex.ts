@@ -102,9 +102,8 @@ export class CompiledRegex {
     this.groups = names;
     const fg: Array<{ group: string; field: string; alt: boolean }> = [];
     for (const g of names) {
-      if (NOT_FIELDS.has(g) || g.startsWith('_') || PASSWORD_FIELDS.has(g)) continue;
-      if (g.startsWith('alt_')) fg.push({ group: g, field: g.slice(4).replace(/_\d+$/, ''), alt: true });
-      else fg.push({ group: g, field: g, alt: false });
+      const f = fieldOfGroup(g);
+      if (f !== null) fg.push({ group: g, ...f });
     }
     this.fieldGroups = fg;
     this.literals = requiredLiterals(source, flags);
@@ -114,6 +113,18 @@ export class CompiledRegex {
   hasFailureId(): boolean {
     return ID_GROUPS.some((g) => this.groups.has(g));
   }
+}
+
+/**
+ * The field a named group fills, or null for groups that are no field: the
+ * failure id, internal groups (`_name`, content, multi-line markers, the
+ * lines `<SKIPLINES>` captured) and passwords. fail2ban's `alt_user_1`
+ * fills `user` when nothing else did.
+ */
+export function fieldOfGroup(g: string): { field: string; alt: boolean } | null {
+  if (NOT_FIELDS.has(g) || g.startsWith('_') || PASSWORD_FIELDS.has(g) || /^skiplines\d+$/.test(g)) return null;
+  if (g.startsWith('alt_')) return { field: g.slice(4).replace(/_\d+$/, ''), alt: true };
+  return { field: g, alt: false };
 }
 
 function truncate(s: string): string {

@@ -13,6 +13,10 @@ import type { Logger } from 'pino';
  *   worker (informational: those that finished there were matched);
  * - hostName: a failregex matched a host name, not an address (`usedns`
  *   other than `no`): names from logs are never resolved, nobody is banned.
+ * - multilineEvicted: a multi-line filter's memory was full (multi-line.ts):
+ *   the least recently used connection (`<F-MLFID>`) or server buffer was
+ *   forgotten before it ended, so its later lines are matched without its
+ *   earlier ones (an attacker opening connections by the million does this).
  */
 export interface FilterLosses {
   ambiguous: number;
@@ -20,10 +24,11 @@ export interface FilterLosses {
   tooSlow: number;
   retried: number;
   hostName: number;
+  multilineEvicted: number;
 }
 
 export function emptyLosses(): FilterLosses {
-  return { ambiguous: 0, tooLong: 0, tooSlow: 0, retried: 0, hostName: 0 };
+  return { ambiguous: 0, tooLong: 0, tooSlow: 0, retried: 0, hostName: 0, multilineEvicted: 0 };
 }
 
 /** Where a filter reports lost lines (LossLog in the service; the retry worker collects them). */

@@ -4,11 +4,12 @@ import { filterSearchPath } from '../config/filter-search-path.js';
 import { parseNameWithParams } from '../config/tags.js';
 import type { LogEvent } from '../model/log-event.js';
 import { canonicalIp } from '../net/address.js';
-import { CompiledRegex } from './compiled-regex.js';
+import { CompiledRegex, fieldOfGroup } from './compiled-regex.js';
 import { DateDetector, dateSpan } from './date-detector.js';
 import type { DateTemplate } from './date-template.js';
 import { presentEvent } from './event-text.js';
 import { emptyLosses, type FilterLosses, type LossSink } from './filter-losses.js';
+import { ML_IGNORED_BASE, ML_NO_FAILURE, ML_NO_MATCH, MultiLine } from './multi-line.js';
 import { matchGuarded, runWithCpuBudget } from './regex-guard.js';
 import { retryOffThread } from './regex-retry.js';
 import { readVchkpwAddress, splitVchkpwTail } from './vchkpw-address.js';
@@ -238,7 +239,8 @@ function literalClauses(
 function compileAll(def: FilterDefinition): Matcher {
   // As fail2ban's failregex.py: only `no` keeps host names out of <HOST>.
   const useDns = def.usedns !== 'no';
-  const opts = { useDns };
+  // Over a buffer of several lines `^` and `$` hold at every line, as fail2ban compiles them (re.MULTILINE).
+  const opts = { useDns, multiline: def.maxlines > 1 };
   const pref = def.prefregex ? new CompiledRegex(def.prefregex, 'prefregex', opts) : undefined;
   const fail = def.failregex.map((r) => new CompiledRegex(r, 'failregex', opts));
   const ignore = def.ignoreregex.map((r) => new CompiledRegex(r, 'ignoreregex', opts));
@@ -250,17 +252,6 @@ function compileAll(def: FilterDefinition): Matcher {
       );
     }
   });
-  if (def.maxlines > 1) {
-    const multi = [...def.failregex, ...def.ignoreregex, ...(def.prefregex ? [def.prefregex] : [])].find((r) =>
-      /\\n|<SKIPLINES>/.test(r.text),
-    );
-    if (multi) {
-      throw new ConfigError(
-        `maxlines = ${def.maxlines} with a regex that spans lines: multi-line buffering is not supported yet`,
-        multi.where,
-      );
-    }
-  }
   const m = new Matcher(pref, fail, ignore);
   warmUp(m);
   return m;
@@ -311,9 +302,26 @@ export class Filter {
   readonly lineClauses: string[][] | null;
   private readonly lines: Matcher;
   private readonly events: Matcher;
+  /**
+   * A line's result depends on lines before it: `maxlines > 1` or an
+   * `<F-MLFID>` connection id (multi-line.ts). Such a filter keeps state
+   * per origin, and a file must be read by one thread, in order.
+   */
+  readonly stateful: boolean;
+  /** `maxlines > 1`: every line joins the buffer, so none may be skipped by the literal pre-check. */
+  private readonly buffered: boolean;
+  /** The state of file lines and of events (a Filter is used for one or the other). */
+  private readonly lineState: MultiLine | undefined;
+  private readonly eventState: MultiLine | undefined;
   private readonly dates: DateDetector;
   private readonly tz: number | null;
   /** The last date parsed, replaced as a whole (a guarded batch may be stopped at any point). */
+  /**
+   * The last line whose date was found (not parsed until a line without a
+   * date of its own needs it): fail2ban dates such a line with the last
+   * date it saw when that is less than a minute before now.
+   */
+  private lastDated: { raw: string; template: DateTemplate; start: number; end: number } | undefined;
   private lastDate: { text: string; template: DateTemplate | null; now: number; time: number } = {
     text: '',
     template: null,
@@ -337,6 +345,16 @@ export class Filter {
     this.vchkpw = form === 'vchkpw';
     this.lines = compileAll(def);
     this.events = eventDef === def ? this.lines : compileAll(eventDef);
+    this.buffered = def.maxlines > 1;
+    this.stateful = this.buffered || usesMlfid(this.lines) || usesMlfid(this.events);
+    if (this.stateful) {
+      const o = multiLineOptions(def, (n) => {
+        this.losses.multilineEvicted += n;
+      });
+      const state = (m: Matcher) => new MultiLine(m.prefregex, m.failregex, m.ignoreregex, o);
+      this.lineState = state(this.lines);
+      this.eventState = state(this.events);
+    }
     try {
       this.dates = new DateDetector(def.datepattern);
     } catch (err) {
@@ -354,7 +372,7 @@ export class Filter {
     }
     // The raw-line pre-check is exact only when the date is cut at the line start.
     const cutSafe = this.dates.none || (this.dates.templates.length > 0 && this.dates.templates.every((t) => t.cutNearStart));
-    this.lineClauses = cutSafe
+    this.lineClauses = cutSafe && !this.buffered
       ? literalClauses(this.lines.prefregex, this.lines.failregex, (c) => wordStarted(c))
       : null;
   }
@@ -375,18 +393,53 @@ export class Filter {
   matchEvent(ev: LogEvent): FilterResult {
     let text = presentEvent(ev);
     const m = this.events;
-    if (!m.passes(text)) return MISSED;
+    if (!this.buffered && !m.passes(text)) return MISSED;
     if (text.length > MAX_TEXT) {
       const detail = { length: text.length, origin: ev.origin, sender: ev.sender, start: text.slice(0, 120) };
       if (this.pending) this.pending.tooLong.push(detail);
       else this.tooLongFound(detail);
       text = text.slice(0, MAX_TEXT);
     }
+    const time = Number.isFinite(ev.time) ? ev.time : ev.received;
+    const st = this.eventState;
+    if (st !== undefined) return this.stateResult(st.run(ev.origin, text, ev.received), time, text, m, st);
     const r = m.run(text);
     if (r === NO_MATCH) return MISSED;
     if (r <= IGNORED_BASE) return { kind: 'ignored', regex: IGNORED_BASE - r };
-    const time = Number.isFinite(ev.time) ? ev.time : ev.received;
     return this.failure(r, time, text, m);
+  }
+
+  /** The FilterResult of a stateful filter's run (multi-line.ts). */
+  private stateResult(r: number, time: number, line: string, m: Matcher, st: MultiLine): FilterResult {
+    if (r === ML_NO_MATCH) return MISSED;
+    if (r === ML_NO_FAILURE) return { kind: 'ignored', regex: -1 };
+    if (r <= ML_IGNORED_BASE) return { kind: 'ignored', regex: ML_IGNORED_BASE - r };
+    return this.failure(r, time, line, m, st.groups);
+  }
+
+  /**
+   * A guarded attempt (regex-guard.ts) starts: undo what a stopped one
+   * changed in the filter's state. For callers of matchGuarded with a
+   * stateful filter (log-scan.ts); matchEvents does it itself.
+   */
+  beginAttempt(): void {
+    this.lineState?.journal.begin();
+    this.eventState?.journal.begin();
+  }
+
+  /** The guarded attempt finished: what it changed in the filter's state stays. */
+  commitAttempt(): void {
+    this.lineState?.commit();
+    this.eventState?.commit();
+  }
+
+  /** A guarded attempt was given up: undo it and stop recording. */
+  abandonAttempt(): void {
+    for (const st of [this.lineState, this.eventState]) {
+      if (st === undefined) continue;
+      st.journal.rollback();
+      st.commit();
+    }
   }
 
   /**
@@ -419,8 +472,10 @@ export class Filter {
           attempt: () => {
             found = { ambiguous: [], tooLong: [], hostName: 0 };
             this.pending = found;
+            this.beginAttempt();
           },
           commit: () => {
+            this.commitAttempt();
             for (const a of found.ambiguous) this.ambiguousFound(a.candidates, a.line);
             for (const t of found.tooLong) this.tooLongFound(t);
             this.losses.hostName += found.hostName;
@@ -429,6 +484,8 @@ export class Filter {
       );
     } finally {
       this.pending = undefined;
+      // A last event given to the retry worker left its stopped attempt behind.
+      this.abandonAttempt();
     }
     return out;
   }
@@ -450,6 +507,7 @@ export class Filter {
       noAddress: 0,
     };
     const ok = runWithCpuBudget(() => {
+      this.beginAttempt();
       if (attempt) {
         attempt.failregex.fill(0);
         attempt.ignoreregex.fill(0);
@@ -457,7 +515,11 @@ export class Filter {
       }
       r = this.matchLineCounting(line, now, attempt, prechecked);
     });
-    if (!ok) return undefined;
+    if (!ok) {
+      this.abandonAttempt();
+      return undefined;
+    }
+    this.commitAttempt();
     if (counters && attempt) {
       attempt.failregex.forEach((n, i) => (counters.failregex[i]! += n));
       attempt.ignoreregex.forEach((n, i) => (counters.ignoreregex[i]! += n));
@@ -530,19 +592,43 @@ export class Filter {
     if (!dates.none && dates.find(raw)) {
       [cutStart, cutEnd] = dateSpan(dates.template!, dates.match!);
       text = cutStart === 0 ? raw.slice(cutEnd) : raw.slice(0, cutStart) + raw.slice(cutEnd);
+      if (cutEnd > cutStart) this.lastDated = { raw, template: dates.template!, start: cutStart, end: cutEnd };
     }
-    if (this.lineClauses === null && !this.lines.passes(text)) return MISSED;
-    const r = this.lines.run(text, counters);
-    if (r === NO_MATCH) return MISSED;
-    if (r <= IGNORED_BASE) return { kind: 'ignored', regex: IGNORED_BASE - r };
+    if (this.lineClauses === null && !this.buffered && !this.lines.passes(text)) return MISSED;
+    const st = this.lineState;
+    const r = st !== undefined ? st.run('', text, now, counters) : this.lines.run(text, counters);
+    if (st !== undefined) {
+      if (r === ML_NO_MATCH) return MISSED;
+      if (r === ML_NO_FAILURE) return { kind: 'ignored', regex: -1 };
+      if (r <= ML_IGNORED_BASE) return { kind: 'ignored', regex: ML_IGNORED_BASE - r };
+    } else {
+      if (r === NO_MATCH) return MISSED;
+      if (r <= IGNORED_BASE) return { kind: 'ignored', regex: IGNORED_BASE - r };
+    }
     let time: number;
     if (dates.none) time = now;
-    else if (cutStart !== -1) time = this.dateTime(dates.template!, raw, cutStart, cutEnd, now);
-    else time = NaN;
-    const res = this.failure(r, time, raw, this.lines);
+    else if (cutEnd > cutStart) time = this.dateTime(dates.template!, raw, cutStart, cutEnd, now);
+    else time = this.undatedTime(now, cutStart !== -1);
+    const res = this.failure(r, time, raw, this.lines, st?.groups);
     if ((res === MISSED || res === HOST_NAME) && counters) counters.noAddress++;
     if (res === AMBIGUOUS && counters) counters.ambiguous = (counters.ambiguous ?? 0) + 1;
     return res;
+  }
+
+  /**
+   * The time of a matched line without a date (filter.py, processLine):
+   * the last date seen, when it is less than a minute before now (a
+   * continuation line of a multi-line record); else now if the datepattern
+   * matched an empty date (`^WARNING:()**`: the line says it has none),
+   * else none (NaN).
+   */
+  private undatedTime(now: number, emptyDate: boolean): number {
+    const d = this.lastDated;
+    if (d !== undefined) {
+      const last = this.dateTime(d.template, d.raw, d.start, d.end, now);
+      if (last > now - 60_000) return last;
+    }
+    return emptyDate ? now : NaN;
   }
 
   /**
@@ -569,11 +655,15 @@ export class Filter {
     return time;
   }
 
-  /** The failure the last `m.run` found with failregex `regex`, or MISSED when it names no usable address. */
-  private failure(regex: number, time: number, line: string, m: Matcher): FilterResult {
-    const g = m.groups;
-    const pre = m.pre;
-    if (g.nofail !== undefined || (pre !== undefined && pre.nofail !== undefined)) return { kind: 'ignored', regex: -1 };
+  /**
+   * The failure the last `m.run` found with failregex `regex`, or MISSED
+   * when it names no usable address. `merged`: the groups a stateful
+   * filter merged from the lines of one connection (prefregex's included).
+   */
+  private failure(regex: number, time: number, line: string, m: Matcher, merged?: Groups): FilterResult {
+    const g = merged ?? m.groups;
+    const pre = merged ? undefined : m.pre;
+    if (!merged && (g.nofail !== undefined || (pre !== undefined && pre.nofail !== undefined))) return { kind: 'ignored', regex: -1 };
     // The failregex's groups win over the prefregex's, as in fail2ban.
     let addr = g.ip4 ?? g.ip6;
     let dns = g.dns;
@@ -613,8 +703,11 @@ export class Filter {
     }
     const fields: Record<string, string> = {};
     const fail = m.failregex[regex]!;
-    if (pre !== undefined) addFields(fields, m.prefregex!, pre, fail.groups);
-    addFields(fields, fail, g, undefined);
+    if (merged) addMergedFields(fields, merged);
+    else {
+      if (pre !== undefined) addFields(fields, m.prefregex!, pre, fail.groups);
+      addFields(fields, fail, g, undefined);
+    }
     if (fields.fid !== undefined && (fields.fid === addr || this.vchkpw)) delete fields.fid;
     if (login !== undefined) fields.user = login.indexOf(VCHKPW_OPEN) !== -1 ? scrubPasswords(login) : login;
     return {
@@ -639,6 +732,53 @@ function addFields(fields: Record<string, string>, re: CompiledRegex, g: Groups,
       fields[f.field] = v;
     }
   }
+}
+
+/** Fields of the groups a connection's lines merged (multi-line.ts), by the rules of CompiledRegex.fieldGroups. */
+function addMergedFields(fields: Record<string, string>, g: Groups): void {
+  const alts: Array<[string, string]> = [];
+  for (const k in g) {
+    let v = g[k];
+    if (v === undefined) continue;
+    const f = fieldOfGroup(k);
+    if (f === null) continue;
+    if (v.indexOf(VCHKPW_OPEN) !== -1) v = scrubPasswords(v);
+    if (f.alt) alts.push([f.field, v]);
+    else fields[f.field] = v;
+  }
+  for (const [field, v] of alts) if (!fields[field]) fields[field] = v;
+}
+
+/** Does a regex of the matcher capture a connection id (`<F-MLFID>`)? */
+function usesMlfid(m: Matcher): boolean {
+  return [...(m.prefregex ? [m.prefregex] : []), ...m.failregex].some((r) => r.groups.has('mlfid'));
+}
+
+/**
+ * The bounds of a stateful filter's memory, from `[Init]` or the jail's
+ * parameters: `mlfidcachesize` connections at most (default 10,000; the
+ * least recently used is evicted and counted), forgotten after
+ * `mlfidcachetime` seconds without a line (default 300, fail2ban's).
+ */
+function multiLineOptions(def: FilterDefinition, onEvicted: (n: number) => void): ConstructorParameters<typeof MultiLine>[3] {
+  const num = (key: string, dflt: number): number => {
+    const raw = def.options[key];
+    if (raw === undefined || raw.trim() === '') return dflt;
+    const v = Number(raw.trim());
+    if (!Number.isInteger(v) || v < 1) {
+      throw new ConfigError(
+        `not a positive whole number: ${JSON.stringify(raw)}`,
+        def.optionWhere?.[key] ?? { file: def.files[def.files.length - 1], section: 'Init', key },
+      );
+    }
+    return v;
+  };
+  return {
+    maxlines: def.maxlines,
+    cacheSize: num('mlfidcachesize', 10_000),
+    cacheAgeMs: num('mlfidcachetime', 300) * 1000,
+    onEvicted,
+  };
 }
 
 /** The number written by two ASCII digits at `at`, or -1. */

@@ -194,8 +194,10 @@ function scanFd(fd: number, filter: Filter, onResult: LineHandler, opts: ScanOpt
       {
         attempt: () => {
           if (counters) attemptCounters = emptyCounters(counters);
+          filter.beginAttempt();
         },
         commit: () => {
+          filter.commitAttempt();
           if (counters && attemptCounters) addCounters(counters, attemptCounters);
         },
       },
@@ -335,8 +337,10 @@ export function scanText(
     {
       attempt: () => {
         if (counters) attemptCounters = emptyCounters(counters);
+        filter.beginAttempt();
       },
       commit: () => {
+        filter.commitAttempt();
         if (counters && attemptCounters) addCounters(counters, attemptCounters);
       },
     },

@@ -269,6 +269,7 @@ export function timeFromFields(f: DateFields, now: number, defaultTz: number | n
   if (assumeToday && t > now) t -= DAY_MS;
   // The same year rule as the syslog parser's (src/syslog/year.ts): the
   // latest year that does not put the stamp more than a day ahead.
-  if (assumeYear) t = at(inferYear(month - 1, day, hour, minute, second, now));
+  // A time of day alone is today's or yesterday's (above): no year to infer.
+  if (assumeYear && !assumeToday) t = at(inferYear(month - 1, day, hour, minute, second, now));
   return t;
 }

@@ -29,7 +29,7 @@ export interface MetricsProvider {
   hosts(): { host: string; connected: boolean; pending: number }[];
   journalRestarts(): number;
   /** Lines each jail's filter could not use, by kind (src/filters/filter-losses.ts). */
-  filterLosses?(): { jail: string; filter: string; ambiguous: number; tooLong: number; tooSlow: number; retried: number; hostName: number }[];
+  filterLosses?(): { jail: string; filter: string; ambiguous: number; tooLong: number; tooSlow: number; retried: number; hostName: number; multilineEvicted?: number }[];
   /** In a cluster: this node's role and its failures forwarded to PostgreSQL. */
   cluster?(): { node: string; leader: boolean; degraded: boolean; forwarded: number; backlog: number } | undefined;
 }
@@ -130,12 +130,13 @@ export class Metrics {
       () => [{ labels: {}, value: provider.journalRestarts() }], 'counter');
     // Lines the filters saw but could not use: every kind of loss after parsing, per jail.
     fromProvider(prom, reg, 'fleetban_filter_lines_lost_total',
-      'Lines a jail\'s filter could not use, by reason: ambiguous (the address can be read two ways: no ban), too-long (only the first 32 KiB matched), too-slow (a regex did not finish it even in the retry worker).',
+      'Lines a jail\'s filter could not use, by reason: ambiguous (the address can be read two ways: no ban), too-long (only the first 32 KiB matched), too-slow (a regex did not finish it even in the retry worker), multiline-evicted (a multi-line filter\'s memory was full: a connection or server buffer was forgotten before it ended).',
       ['jail', 'filter', 'reason'],
       () => (provider.filterLosses?.() ?? []).flatMap((l) => [
         { labels: { jail: l.jail, filter: l.filter, reason: 'ambiguous' }, value: l.ambiguous },
         { labels: { jail: l.jail, filter: l.filter, reason: 'too-long' }, value: l.tooLong },
         { labels: { jail: l.jail, filter: l.filter, reason: 'too-slow' }, value: l.tooSlow },
+        { labels: { jail: l.jail, filter: l.filter, reason: 'multiline-evicted' }, value: l.multilineEvicted ?? 0 },
       ]), 'counter');
     fromProvider(prom, reg, 'fleetban_filter_host_names_total',
       'Lines whose failregex matched a host name, not an address (usedns): names from logs are never resolved, so these banned nobody.',

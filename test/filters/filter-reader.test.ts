@@ -157,9 +157,9 @@ describe('filter errors name the file, the line and the key', () => {
     expect(errorOf(() => loadFilter(dir, 'noid')).message).toMatch(/noid\.conf:2: .*no failure id/);
   });
 
-  it('a filter that needs multi-line buffering', () => {
-    conf({ 'filter.d/ml.conf': '[Definition]\nfailregex = ^a<SKIPLINES>b <HOST>$\nmaxlines = 2\n' });
-    expect(errorOf(() => loadFilter(dir, 'ml')).message).toMatch(/ml\.conf:2: .*multi-line buffering/);
+  it('a bad bound of a multi-line filter\'s memory', () => {
+    conf({ 'filter.d/ml.conf': '[Definition]\nfailregex = ^a<SKIPLINES>b <HOST>$\nmaxlines = 2\n[Init]\nmlfidcachesize = lots\n' });
+    expect(errorOf(() => loadFilter(dir, 'ml')).message).toMatch(/ml\.conf.*mlfidcachesize|mlfidcachesize.*ml\.conf/);
   });
 
   it('a filter name that does not exist', () => {
