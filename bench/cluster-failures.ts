@@ -40,21 +40,23 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Engine {
   state: SqliteStateStore;
+  book: BanBook;
   jails: JailManager;
   total(): number;
 }
 
 function engine(name: string): Engine {
   const state = SqliteStateStore.open(join(dir, `${name}.sqlite`), { flushMs: 1000 });
+  const book = new BanBook({ state, logger: log, timers: false });
   const jails = new JailManager({
     state,
-    book: new BanBook({ state, logger: log, timers: false }),
+    book,
     jails: jailsFrom(ConfigSet.fromString(JAILS, 'bench')),
     neverBan: new CidrSet(),
     logger: log,
     timers: false,
   });
-  return { state, jails, total: () => (jails.status('vpopmail') as { totalFailed: number }).totalFailed };
+  return { state, book, jails, total: () => (jails.status('vpopmail') as { totalFailed: number }).totalFailed };
 }
 
 function feed(count: (m: JailMatch, ev: LogEvent) => void, from: number, to: number): void {
@@ -75,7 +77,7 @@ async function feedSpread(count: (m: JailMatch, ev: LogEvent) => void, from: num
 
 async function node(db: TestPostgres, name: string, e: Engine): Promise<ClusterNode> {
   const c = new ClusterNode({
-    config: { url: db.url, node: name, leaseMs: 3000 },
+    config: { url: db.url, node: name, leaseMs: 3000, standaloneMs: 0 },
     logger: log,
     onFenced: () => undefined,
     engine: {
@@ -84,6 +86,7 @@ async function node(db: TestPostgres, name: string, e: Engine): Promise<ClusterN
       count: (jail, m, ev) => e.jails.onMatch(jail, m, ev),
       maxFindTimeMs: () => 600_000,
       reconcile: () => undefined,
+      adopt: async (ban, history) => (await e.book.commit(ban, history)).created,
     },
   });
   await c.open();

@@ -2,8 +2,11 @@ import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { ControlHandler, ControlServer } from '../control/control-server.js';
 import { scrubFields, scrubPasswords } from '../filters/password-scrub.js';
+import type { Ban } from '../bans/ban.js';
 import type { JailMatch } from '../jails/filter-match.js';
 import type { LogEvent } from '../model/log-event.js';
+import type { HistoryRecord } from '../state/state-store.js';
+import { adoptHandover, collectHandover, type HandedBan, mergeIntoPg } from './ban-handover.js';
 import { ChangeLog, importState, writeChanges } from './change-log.js';
 import { FailureOutbox, type WireFailure } from './failure-outbox.js';
 import { FencedError, LeaderLease, fenced } from './leader-lease.js';
@@ -20,6 +23,12 @@ export interface ClusterConfig {
   passwordFile?: string;
   /** How long the leader's lease lasts without renewal, ms (default 3000). */
   leaseMs: number;
+  /**
+   * After how long without PostgreSQL a node protects its own senders
+   * alone (decides and pushes bans for the failures it received itself), ms;
+   * 0: never (it keeps its failures and waits).
+   */
+  standaloneMs: number;
 }
 
 /** What the cluster needs of the service it runs in. */
@@ -34,6 +43,11 @@ export interface ClusterEngine {
   maxFindTimeMs(): number;
   /** Compare every host with what it should have and send what is missing. */
   reconcile(): void;
+  /**
+   * Commit and announce a ban another node decided while it stood alone
+   * (the leader takes it over); false when the state already held one.
+   */
+  adopt(ban: Ban, history: HistoryRecord): Promise<boolean>;
 }
 
 export type Role = 'follower' | 'starting' | 'leader';
@@ -46,6 +60,11 @@ export interface ClusterStatus {
   epoch: number | null;
   /** The database cannot be reached (or the last write to it failed): decisions wait locally. */
   degraded: boolean;
+  /**
+   * The database has been away for longer than standalone_after: this node
+   * decides and pushes the bans of the failures it receives itself.
+   */
+  standalone: boolean;
   lastError: string | null;
   /** Failures of this node written to PostgreSQL, waiting, dropped. */
   forwarded: number;
@@ -131,6 +150,8 @@ export class ClusterNode {
   private blockedPush = false;
   private lastPurge = 0;
   private readonly handlers = new Map<string, ControlHandler>();
+  /** Standing alone through a long outage of PostgreSQL (see goAlone). */
+  private standalone: 'no' | 'starting' | 'yes' = 'no';
 
   constructor(private readonly o: ClusterNodeOptions) {
     this.node = o.config.node;
@@ -149,6 +170,8 @@ export class ClusterNode {
     this.pg.listen('fleetban_failures', () => this.fetchSoon());
     this.pg.listen('fleetban_request', () => void this.serveRequests());
     this.pg.listen('fleetban_reply', (p) => this.relay.answered(p));
+    // Bans a node decided while it stood alone, handed to the leader when the database is back.
+    this.handlers.set('adopt', (args) => this.adopt(args));
     this.pg.onListening = () => {
       this.fetchSoon();
       void this.serveRequests();
@@ -208,14 +231,24 @@ export class ClusterNode {
   /** Every quarter lease: renew or try to take the lease, and beat. */
   private async tick(): Promise<void> {
     try {
+      await this.standAloneIfLong();
       if (!(await this.prepare())) return;
+      if (this.role === 'follower' && this.standalone === 'yes') return await this.rejoin();
       if (this.role === 'follower') {
         const epoch = await this.lease.tryAcquire();
         if (epoch !== null) await this.takeOverOrGiveUp(epoch);
       } else {
         const wasValid = this.lease.valid();
         const still = await this.lease.renew();
-        if (!still) return this.fence('another node took the lease');
+        if (!still) {
+          // Decisions of a leader that stood alone are not all in PostgreSQL: hand them to the new leader first.
+          if (this.standalone === 'yes') await this.handBack().catch((err: unknown) => this.trouble('handing bans over', err));
+          return this.fence('another node took the lease');
+        }
+        if (this.standalone === 'yes') {
+          this.standalone = 'no';
+          this.log.info('PostgreSQL reachable again and still leading: no longer standing alone');
+        }
         if (!wasValid || this.blockedPush) {
           // Pushes were held while the lease was not to be trusted: send what waits.
           this.blockedPush = false;
@@ -338,7 +371,10 @@ export class ClusterNode {
     clearInterval(this.pollTimer);
     clearTimeout(this.replicateTimer);
     try {
-      await this.outbox.drained();
+      if (this.role === 'follower' && this.standalone === 'yes') {
+        // Its failures were acted on here: forwarded now, the leader would ban those addresses again.
+        await this.handBack();
+      } else await this.outbox.drained();
       if (this.role !== 'follower') {
         await this.replicate();
         await this.lease.release();
@@ -367,7 +403,7 @@ export class ClusterNode {
     // While taking over, failures wait until PostgreSQL's have been read (so none is counted twice).
     if (this.role === 'starting') return void this.early.push([wire, m, ev]);
     this.outbox.push(wire);
-    if (this.role === 'leader') this.o.engine.count(jail, m, ev);
+    if (this.role === 'leader' || this.standalone === 'yes') this.o.engine.count(jail, m, ev);
   }
 
   private countWire(f: WireFailure): void {
@@ -434,6 +470,8 @@ export class ClusterNode {
    * database is back); when the lease is not to be trusted, it waits.
    */
   afterWrite(fn: () => void): void {
+    // A follower standing alone has nowhere to write: its bans are handed over when the database is back.
+    if (this.role === 'follower' && this.standalone === 'yes') return fn();
     this.afterWritten.push(fn);
     this.replicateSoon(0);
   }
@@ -495,7 +533,7 @@ export class ClusterNode {
         return;
       }
       this.trouble('writing bans and the ledger', err);
-      if (this.lease.valid()) {
+      if (this.lease.valid() || this.standalone === 'yes') {
         for (const fn of waiting) fn();
       } else {
         this.afterWritten.unshift(...waiting);
@@ -507,6 +545,7 @@ export class ClusterNode {
   /** Checked by the fleet before it writes any command to a host. */
   mayPush(): boolean {
     if (this.role === 'leader' && this.lease.valid()) return true;
+    if (this.standalone === 'yes') return true;
     this.blockedPush = true;
     return false;
   }
@@ -525,11 +564,13 @@ export class ClusterNode {
       this.handlers.set(verb, local);
       control.handle(verb, async (args) => {
         if (this.role === 'leader') return this.withCluster(verb, await local(args));
+        // Standing alone, a node answers for what it holds itself.
+        if (this.standalone === 'yes') return this.withCluster(verb, await local(args));
         try {
           return this.withCluster(verb, await this.relay.ask(verb, args));
         } catch (err) {
-          // Without a leader a node still answers what it knows itself.
-          if (verb === 'status' && (err as { kind?: string }).kind === 'internal') return this.withCluster(verb, await local(args));
+          // Without a leader (or without the database) a node still says how it is itself.
+          if (verb === 'status') return this.withCluster(verb, await local(args));
           throw err;
         }
       });
@@ -604,6 +645,7 @@ export class ClusterNode {
       leader: this.role === 'leader' ? this.node : this.leaderSeen.node,
       epoch: this.role === 'leader' ? this.lease.lastEpoch : this.leaderSeen.epoch,
       degraded: this.degradedSince !== null,
+      standalone: this.standalone === 'yes',
       lastError: this.lastError,
       forwarded: s.forwarded,
       backlog: s.backlog,
@@ -611,6 +653,98 @@ export class ClusterNode {
       dropped: s.dropped,
       unreplicated: this.role === 'follower' ? 0 : this.changes.latest() > 0 ? 1 : 0,
     };
+  }
+
+  // ---- a long outage: standing alone ---------------------------------------
+
+  /**
+   * PostgreSQL has been away for longer than standalone_after: protect this
+   * node's own senders rather than wait. A leader keeps pushing what it
+   * decides (its lease is no longer to be trusted, so another node may lead
+   * too, for the senders it can reach). A follower starts its own jails and
+   * fleet from an empty state (what it held from an earlier leadership is
+   * stale; the leader's bans stay on the hosts, it never unbans them),
+   * counts the failures it still holds and every new one, and pushes to the
+   * hosts it reaches. Its failures are kept back meanwhile (see rejoin).
+   */
+  private async standAloneIfLong(): Promise<void> {
+    const after = this.o.config.standaloneMs;
+    if (after <= 0 || this.standalone !== 'no' || this.degradedSince === null || this.role === 'starting' || this.closed) return;
+    const away = Date.now() - this.degradedSince;
+    if (away < after) return;
+    this.log.warn({ away, role: this.role }, "PostgreSQL unreachable for longer than standalone_after: protecting this node's own senders alone");
+    if (this.role === 'leader') {
+      this.standalone = 'yes';
+      // Pushes held while the lease was not to be trusted go out now.
+      this.o.engine.reconcile();
+      return;
+    }
+    this.standalone = 'starting';
+    this.outbox.pause();
+    this.o.engine.db.exec('DELETE FROM main.bans; DELETE FROM main.ledger; DELETE FROM main.fleet_host; DELETE FROM main.failures;');
+    this.changes.clear();
+    this.engineStarted = true;
+    await this.o.engine.startEngine();
+    this.standalone = 'yes';
+    for (const f of this.outbox.waiting()) this.countWire(f);
+  }
+
+  /**
+   * A follower that stood alone reaches PostgreSQL again: it hands its bans
+   * over, forwards the failures that led to none, and starts again as a
+   * follower (its jails and fleet ran on their own).
+   */
+  private async rejoin(): Promise<void> {
+    await this.pg.work.query('SELECT 1');
+    const handed = await this.handBack();
+    const banned = new Set(handed.map((h) => `${h.ban.jail}\u0000${h.ban.ip}`));
+    // A ban forgets the failures that led to it (as in fail2ban): the leader must not count them again.
+    const forgotten = this.outbox.forget((f) => banned.has(`${f[0]}\u0000${f[1]}`));
+    this.outbox.resume();
+    await this.outbox.drained();
+    this.standalone = 'no';
+    this.healthy();
+    this.log.info({ bans: handed.length, forgotten }, 'PostgreSQL reachable again: bans handed to the cluster, starting again as a follower');
+    this.role = 'follower';
+    if (this.o.onFenced) this.o.onFenced('stood alone: starting again as a follower');
+    else {
+      process.exitCode = 75;
+      setTimeout(() => process.exit(75), 200);
+    }
+  }
+
+  /**
+   * Write this node's bans into PostgreSQL (those it does not hold yet,
+   * with the hosts that have them) and ask the leader to take them over.
+   * Without a leader, the next one reads them at its takeover.
+   */
+  private async handBack(): Promise<HandedBan[]> {
+    const list = collectHandover(this.o.engine.db);
+    if (list.length === 0) return list;
+    const c = await this.pg.work.connect();
+    let fresh: number;
+    try {
+      fresh = await mergeIntoPg(c, list, this.node);
+    } finally {
+      c.release();
+    }
+    let adopted: unknown = null;
+    try {
+      adopted = await this.relay.ask('adopt', { node: this.node, bans: list });
+    } catch (err) {
+      this.log.warn({ error: this.pg.clean(err) }, 'no leader took the bans over: they wait in PostgreSQL for the next one');
+    }
+    this.log.info({ bans: list.length, newInPostgres: fresh, adopted }, 'bans decided alone handed to the cluster');
+    return list;
+  }
+
+  /** The leader takes over bans a node decided alone (the `adopt` request). */
+  private async adopt(args: Record<string, unknown>): Promise<{ adopted: number }> {
+    if (this.role !== 'leader') throw new Error('this node does not lead');
+    const list = Array.isArray(args.bans) ? (args.bans as HandedBan[]) : [];
+    const adopted = await adoptHandover(this.o.engine.db, list, (b, h) => this.o.engine.adopt(b, h));
+    this.log.info({ from: args.node, bans: list.length, adopted }, 'took over bans a node decided alone');
+    return { adopted };
   }
 
   // ---- health ------------------------------------------------------------

@@ -46,6 +46,7 @@ export class FailureOutbox {
   private timer: NodeJS.Timeout | undefined;
   private retryMs = 0;
   private closed = false;
+  private paused = false;
   private readonly batchSize: number;
   private readonly lingerMs: number;
   private readonly maxBacklog: number;
@@ -86,6 +87,34 @@ export class FailureOutbox {
     return new Promise((r) => this.idle.push(r));
   }
 
+  /**
+   * Hold the writes (a node protecting its senders alone keeps its failures
+   * until it has handed its bans over: written earlier, the leader would
+   * ban those addresses a second time).
+   */
+  pause(): void {
+    this.paused = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  resume(): void {
+    this.paused = false;
+    if (this.queue.length > 0) this.kick(0);
+  }
+
+  /** The failures waiting, oldest first. */
+  waiting(): readonly WireFailure[] {
+    return this.queue;
+  }
+
+  /** Forget the waiting failures `drop` says (those that led to a ban already handed over). */
+  forget(drop: (f: WireFailure) => boolean): number {
+    const before = this.queue.length;
+    this.queue = this.queue.filter((f) => !drop(f));
+    return before - this.queue.length;
+  }
+
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
@@ -93,7 +122,7 @@ export class FailureOutbox {
   }
 
   private kick(ms: number): void {
-    if (this.writing || this.closed) return;
+    if (this.writing || this.closed || this.paused) return;
     if (this.timer && ms > 0) return;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.write(), Math.max(ms, this.retryMs));
@@ -101,7 +130,7 @@ export class FailureOutbox {
 
   private async write(): Promise<void> {
     this.timer = undefined;
-    if (this.writing || this.closed) return;
+    if (this.writing || this.closed || this.paused) return;
     if (this.queue.length === 0) {
       for (const r of this.idle.splice(0)) r();
       return;

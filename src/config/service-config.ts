@@ -53,6 +53,8 @@ export interface StateConfig {
   passwordFile?: string;
   /** How long a leader's lease lasts without renewal, ms. */
   leaseMs: number;
+  /** After how long without PostgreSQL a node bans for its own senders alone, ms (0: never). */
+  standaloneMs: number;
 }
 
 export interface ServiceConfig {

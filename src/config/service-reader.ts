@@ -101,7 +101,7 @@ export function serviceConfigFrom(conf: ConfigSet): ServiceConfig {
   return cfg;
 }
 
-/** `[state] backend`, `url`, `node`, `password_file`, `lease`. */
+/** `[state] backend`, `url`, `node`, `password_file`, `lease`, `standalone_after`. */
 function stateConfigFrom(conf: ConfigSet): StateConfig {
   const state = new SectionReader(conf, 'state');
   const backend = state.choice('backend', 'sqlite', STATE_BACKENDS);
@@ -119,7 +119,9 @@ function stateConfigFrom(conf: ConfigSet): StateConfig {
   }
   const leaseS = state.duration('lease', 3);
   if (leaseS < 1) throw conf.error('state', 'lease', 'at least 1 second');
-  const out: StateConfig = { backend, node, leaseMs: Math.round(leaseS * 1000) };
+  const aloneS = state.duration('standalone_after', 60);
+  if (aloneS !== 0 && aloneS < leaseS) throw conf.error('state', 'standalone_after', `0 (never) or at least the lease (${leaseS} s)`);
+  const out: StateConfig = { backend, node, leaseMs: Math.round(leaseS * 1000), standaloneMs: Math.round(aloneS * 1000) };
   const pw = state.optionalString('password_file');
   if (pw !== undefined) out.passwordFile = resolve(pw);
   if (url !== undefined) out.url = url;

@@ -86,7 +86,7 @@ export class Service {
     this.cluster =
       cluster && st.backend === 'postgresql' && st.url
         ? new cluster.ClusterNode({
-            config: { url: st.url, node: st.node, passwordFile: st.passwordFile, leaseMs: st.leaseMs },
+            config: { url: st.url, node: st.node, passwordFile: st.passwordFile, leaseMs: st.leaseMs, standaloneMs: st.standaloneMs },
             logger,
             engine: {
               db: this.state.db,
@@ -98,6 +98,7 @@ export class Service {
               count: (jail, match, ev) => this.jails.onMatch(jail, match, ev),
               maxFindTimeMs: () => Math.max(600_000, ...this.config.jails.map((j) => j.config.findTime * 1000)),
               reconcile: () => this.fleet.reconcileAll(),
+              adopt: async (ban, history) => (await this.book.commit(ban, history)).created,
             },
           })
         : undefined;

@@ -30,7 +30,8 @@ export interface SqliteStateOptions {
   node?: string;
 }
 
-interface BanRow {
+/** A row of `bans` as SQLite holds it. */
+export interface BanRow {
   jail: string;
   ip: string;
   since: number;
@@ -303,7 +304,8 @@ export class SqliteStateStore implements StateStore {
   }
 }
 
-function banOf(r: BanRow): Ban {
+/** The ban a row of `bans` holds (the cluster reads the rows it hands over with it). */
+export function banOf(r: BanRow): Ban {
   return {
     jail: r.jail,
     ip: r.ip,

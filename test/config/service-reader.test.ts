@@ -35,6 +35,7 @@ describe('fleetban.conf', () => {
       url: 'postgresql://fleetban@%2Frun%2Fpostgresql/fleetban',
       node: 'central-b',
       leaseMs: 3000,
+      standaloneMs: 60_000,
     });
   });
 
@@ -58,6 +59,7 @@ describe('fleetban.conf', () => {
     ['[state]\nbackend = mysql\n', /fleetban\.conf:2: \[state\] backend: expected one of sqlite, postgresql/],
     ['[state]\nbackend = postgresql\n', /fleetban\.conf:2: \[state\] backend: backend = postgresql needs url/],
     ['[state]\nurl = mysql://db/fleetban\n', /fleetban\.conf:2: \[state\] url: expected postgresql:\/\/USER@HOST\/DB/],
+    ['[state]\nlease = 5\nstandalone_after = 2\n', /fleetban\.conf:3: \[state\] standalone_after: 0 \(never\) or at least the lease \(5 s\)/],
     ['[state]\nnode = mx 1; rm\n', /fleetban\.conf:2: \[state\] node: expected a name of letters/],
   ])('refuses %j naming file, line and key', (text, message) => {
     const dir = mkdtempSync(join(tmp, 'e-'));
