@@ -106,16 +106,8 @@ export class WebData {
     // The jails' own list, live: a ban shows on the next poll, an unban disappears on it.
     const live = this.s.active();
     const perJail = new Map<string, number>();
-    const newest: ActiveBan[] = [];
-    for (const b of live) {
-      perJail.set(b.jail, (perJail.get(b.jail) ?? 0) + 1);
-      if (match && !match(b.ip)) continue;
-      // Keep the 100 newest without sorting 100,000.
-      if (newest.length < 100) newest.push(b);
-      else if (b.since > newest[newest.length - 1]!.since) newest[newest.length - 1] = b;
-      else continue;
-      newest.sort((a, c) => c.since - a.since);
-    }
+    for (const b of live) perJail.set(b.jail, (perJail.get(b.jail) ?? 0) + 1);
+    const newest = newestOf(match ? live.filter((b) => match(b.ip)) : live, 100);
     // The ledger's tally counts the bans its rows want; a ban in force with no row has no host in its scope.
     const tally = this.s.ledger.banStates();
     const withRows = tally.acknowledged + tally.pending + tally.failed;
@@ -226,6 +218,32 @@ export class WebData {
       dropped: this.series('source.dropped|', range),
     };
   }
+}
+
+/**
+ * The `n` newest of `bans`, newest first, without sorting them all: each
+ * ban newer than the n-th so far goes in at its place (binary search). Read
+ * from the end, since the book holds bans oldest first: the first n read are
+ * then the newest and every other ban costs one comparison. (Sorting the
+ * kept 100 again for each ban, as this did before, cost 700 ms a poll with
+ * 100,000 bans.)
+ */
+export function newestOf<T extends { since: number }>(bans: readonly T[], n: number): T[] {
+  const out: T[] = [];
+  for (let i = bans.length - 1; i >= 0; i--) {
+    const b = bans[i]!;
+    if (out.length === n && b.since <= out[n - 1]!.since) continue;
+    let lo = 0;
+    let hi = out.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (out[mid]!.since >= b.since) lo = mid + 1;
+      else hi = mid;
+    }
+    out.splice(lo, 0, b);
+    if (out.length > n) out.pop();
+  }
+  return out;
 }
 
 /** An address or a network (CIDR) typed in the search box, as a test of addresses. */

@@ -1,6 +1,6 @@
 // The status page: a view per location hash, refreshed every few seconds
 // without a reload (polling: simple, and the service answers each view
-// from counters in memory and one cached ban list).
+// live from memory).
 import { h, session, getJson, postJson, ApiError } from './dom.js';
 import { views } from './views.js';
 import { prunePlots } from './plots.js';
@@ -13,6 +13,9 @@ const updated = document.getElementById('updated');
 let current = null;
 let timer = null;
 let inFlight = false;
+// A refresh asked for while one is on its way (a click on "last week" as the
+// page loads) runs when it is back, not at the next poll 3 s later.
+let again = false;
 
 function route() {
   const [name, arg] = (location.hash.slice(1) || 'overview').split('/');
@@ -26,7 +29,11 @@ function route() {
 }
 
 async function refresh() {
-  if (!current || inFlight) return;
+  if (!current) return;
+  if (inFlight) {
+    again = true;
+    return;
+  }
   inFlight = true;
   const view = current;
   try {
@@ -44,6 +51,10 @@ async function refresh() {
     }
   } finally {
     inFlight = false;
+    if (again) {
+      again = false;
+      refresh();
+    }
   }
 }
 
