@@ -1,4 +1,5 @@
 import type { Database } from 'better-sqlite3';
+import { runMigrations, type SchemaVersion } from '../state/migrations.js';
 
 /**
  * The history's tables, in the state database but apart from the ban store:
@@ -46,24 +47,20 @@ export const HISTORY_MIGRATIONS: readonly string[] = [
   `,
 ];
 
-export class HistorySchemaError extends Error {}
+/** The history's version: one row of its own table, never `PRAGMA user_version`. */
+const HISTORY_VERSION: SchemaVersion = {
+  name: 'the history tables',
+  read: (db) => {
+    db.exec('CREATE TABLE IF NOT EXISTS history_schema (version INTEGER NOT NULL)');
+    return db.prepare<[], { version: number }>('SELECT version FROM history_schema').get()?.version ?? 0;
+  },
+  write: (db, v) => {
+    db.exec('DELETE FROM history_schema');
+    db.prepare('INSERT INTO history_schema (version) VALUES (?)').run(v);
+  },
+};
 
-/** Bring the history tables of `db` to the latest version; returns the version they had. */
+/** Bring the history tables of `db` to the latest version (the state's migration mechanism); returns the version they had. */
 export function migrateHistory(db: Database): number {
-  db.exec('CREATE TABLE IF NOT EXISTS history_schema (version INTEGER NOT NULL)');
-  const row = db.prepare<[], { version: number }>('SELECT version FROM history_schema').get();
-  const from = row?.version ?? 0;
-  if (from > HISTORY_MIGRATIONS.length) {
-    throw new HistorySchemaError(
-      `the history tables have version ${from}, newer than this fleetban knows (${HISTORY_MIGRATIONS.length}): they were written by a newer release`,
-    );
-  }
-  for (let v = from; v < HISTORY_MIGRATIONS.length; v++) {
-    db.transaction(() => {
-      db.exec(HISTORY_MIGRATIONS[v]!);
-      db.exec('DELETE FROM history_schema');
-      db.prepare('INSERT INTO history_schema (version) VALUES (?)').run(v + 1);
-    })();
-  }
-  return from;
+  return runMigrations(db, HISTORY_MIGRATIONS, HISTORY_VERSION);
 }

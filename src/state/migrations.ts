@@ -61,19 +61,48 @@ export const MIGRATIONS: readonly string[] = [
 
 export class SchemaError extends Error {}
 
-/** Bring `db` to the latest schema; returns the version it had. */
-export function migrate(db: Database): number {
-  const from = db.pragma('user_version', { simple: true }) as number;
-  if (from > MIGRATIONS.length) {
+/**
+ * Where one set of migrations keeps the version it reached, and what to
+ * call it in an error. The ban store's is `PRAGMA user_version`; the
+ * history's is a row of its own (src/history/history-schema.ts), so the two
+ * sets never touch each other's version.
+ */
+export interface SchemaVersion {
+  /** "the state database", "the history tables". */
+  name: string;
+  read(db: Database): number;
+  write(db: Database, version: number): void;
+}
+
+const USER_VERSION: SchemaVersion = {
+  name: 'the state database',
+  read: (db) => db.pragma('user_version', { simple: true }) as number,
+  write: (db, v) => void db.pragma(`user_version = ${v}`),
+};
+
+/**
+ * Run the migrations of `db` not yet run, each in one transaction with its
+ * version bump, so a crash leaves either the old schema or the new one.
+ * Refuses a version newer than it knows (a newer release wrote it).
+ * Returns the version `db` had.
+ */
+export function runMigrations(db: Database, migrations: readonly string[], version: SchemaVersion): number {
+  const from = version.read(db);
+  if (from > migrations.length) {
     throw new SchemaError(
-      `state database has schema version ${from}, newer than this fleetban knows (${MIGRATIONS.length}): it was written by a newer release`,
+      `${version.name} has schema version ${from}, newer than this fleetban knows (${migrations.length}): it was written by a newer release`,
     );
   }
-  for (let v = from; v < MIGRATIONS.length; v++) {
+  for (let v = from; v < migrations.length; v++) {
     db.transaction(() => {
-      db.exec(MIGRATIONS[v]!);
-      db.pragma(`user_version = ${v + 1}`);
+      db.exec(migrations[v]!);
+      version.write(db, v + 1);
     })();
   }
   return from;
+}
+
+/** Bring `db` to the ban store's latest schema; returns the version it had. */
+export function migrate(db: Database): number {
+  return runMigrations(db, MIGRATIONS, USER_VERSION);
 }
