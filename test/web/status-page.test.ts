@@ -1,12 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, removeConfDir, ROOT, ServiceProcess, testConfDir } from '../helpers/service-process.js';
 import { missing } from '../helpers/requirements.js';
 import { waitFor } from '../helpers/wait.js';
+import { launchChromium, type Chromium } from './chromium.js';
 
 // Ports of this suite: 15640-15649.
 const SYSLOG = 15641;
@@ -53,8 +54,8 @@ const plotted = (holder: string) => `Number(document.querySelector('${holder}')?
 describe.skipIf(missing('status page in a browser', { root: true, commands: ['chromium', 'logger', 'unshare'] }))('the status page in headless Chromium', () => {
   let conf: string;
   let svc: ServiceProcess;
+  let chrome: Chromium;
   let browser: BrowserContext;
-  let profile: string;
   let page: Page;
 
   beforeAll(async () => {
@@ -66,25 +67,17 @@ describe.skipIf(missing('status page in a browser', { root: true, commands: ['ch
       files: { 'fleetban.d/web.local': `[web]\nwrites = yes\ntoken_file = ${join(secrets, 'token')}\n` },
     });
     svc = await ServiceProcess.start(conf);
-    profile = mkdtempSync(join(tmpdir(), 'fleetban-chromium-'));
-    // Debian's Chromium, never a downloaded one, with a fresh profile of its own.
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1400, height: 1000 },
-      // The test's own probes are evaluated in the page; the page's CSP (checked below) forbids eval.
-      bypassCSP: true,
-    });
+    // The test's own probes are evaluated in the page; the page's CSP (checked below) forbids eval.
+    chrome = await launchChromium({ bypassCSP: true });
+    browser = chrome.browser;
     page = await browser.newPage();
     mkdirSync(ARTIFACTS, { recursive: true });
   }, 60_000);
 
   afterAll(async () => {
-    await browser?.close();
+    await chrome?.close();
     await svc?.stop();
     removeConfDir(conf);
-    rmSync(profile, { recursive: true, force: true });
   });
 
   it('asks for the token before showing anything, and refuses a wrong one', async () => {
