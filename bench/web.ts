@@ -15,7 +15,7 @@
  *                        [--pollers 10] [--rounds 3] [--part all|page|ingest]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, cpSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -170,23 +170,32 @@ async function overviewTimes(svc: Service): Promise<void> {
     api.push(ms(t0));
     bytes = body.length;
   }
-  console.log(`GET /api/overview?range=week (${(bytes / 1024).toFixed(0)} KiB): first ${api[0]!.toFixed(0)} ms, median ${median(api).toFixed(0)} ms, max ${Math.max(...api).toFixed(0)} ms`);
+  console.log(
+    `GET /api/overview?range=week (${(bytes / 1024).toFixed(0)} KiB): first ${api[0]!.toFixed(0)} ms, median ${median(api).toFixed(0)} ms, max ${Math.max(...api).toFixed(0)} ms (load ${loadavg()[0]!.toFixed(2)})`,
+  );
 
   // The bench's own wait expression is evaluated in the page; the page's CSP forbids eval.
   const chrome = await launchChromium({ bypassCSP: true });
   const browser = chrome.browser;
   try {
-    const renders: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const page = await browser.newPage();
-      const t0 = process.hrtime.bigint();
-      await page.goto(`http://127.0.0.1:${svc.http}/#overview`);
-      await page.click('text=last week');
-      await page.waitForFunction("Number(document.querySelector('#plot-failures')?.dataset.points) > 300 && document.querySelectorAll('#active-bans tbody tr').length > 0", undefined, { timeout: 30_000 });
-      renders.push(ms(t0));
-      await page.close();
+    const listed = "document.querySelectorAll('#active-bans tbody tr').length > 0";
+    // The page as it opens (the last hour), then with a click on "last week" as soon as it can be clicked.
+    for (const range of ['hour', 'week'] as const) {
+      const renders: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const page = await browser.newPage();
+        const t0 = process.hrtime.bigint();
+        await page.goto(`http://127.0.0.1:${svc.http}/#overview`);
+        if (range === 'week') await page.click('text=last week');
+        const points = range === 'week' ? 300 : 50;
+        await page.waitForFunction(`Number(document.querySelector('#plot-failures')?.dataset.points) > ${points} && ${listed}`, undefined, { timeout: 30_000 });
+        renders.push(ms(t0));
+        await page.close();
+      }
+      console.log(
+        `page in Chromium, navigation to the ${range}'s plots drawn and 100 newest bans listed: first ${renders[0]!.toFixed(0)} ms, median ${median(renders).toFixed(0)} ms (load ${loadavg()[0]!.toFixed(2)})`,
+      );
     }
-    console.log(`page in Chromium, navigation to the week's plots drawn and 100 newest bans listed: first ${renders[0]!.toFixed(0)} ms, median ${median(renders).toFixed(0)} ms`);
   } finally {
     await chrome.close();
   }
@@ -199,7 +208,21 @@ async function overviewTimes(svc: Service): Promise<void> {
  * the last frame (then every 20 ms until all are counted): a probe polled
  * during the run would itself cost the service what is being measured.
  */
-async function ingestRate(svc: Service, label: string): Promise<number> {
+/** CPU seconds (user + system) the service has used so far, from /proc: what it spent, whoever else shares the machine. */
+function cpuSeconds(svc: Service): number {
+  const fields = readFileSync(`/proc/${svc.child.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  // After the command name: state is field 3, utime 14 and stime 15 (proc(5)), in clock ticks of 1/100 s.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+interface IngestRound {
+  /** Messages per second, wall clock. */
+  rate: number;
+  /** The service's CPU time per message, microseconds: serving the pollers included. */
+  cpuUs: number;
+}
+
+async function ingestRate(svc: Service, label: string): Promise<IngestRound> {
   const parsed = async () => {
     const text = await (await fetch(`http://127.0.0.1:${svc.http}/metrics`)).text();
     return [...text.matchAll(/^fleetban_messages_parsed_total\{source="tcp [^"]*"\} (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
@@ -210,6 +233,7 @@ async function ingestRate(svc: Service, label: string): Promise<number> {
   sender.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   await poll(() => out.includes('ready'), 60_000);
   const t0 = process.hrtime.bigint();
+  const cpu0 = cpuSeconds(svc);
   sender.stdin!.write('go\n');
   if (!(await poll(() => out.includes('sent'), 300_000))) throw new Error(`${label}: the sender did not finish within 300 s`);
   let n = before;
@@ -219,11 +243,16 @@ async function ingestRate(svc: Service, label: string): Promise<number> {
     await new Promise((r) => setTimeout(r, 20));
   }
   const seconds = ms(t0) / 1000;
+  const cpu = cpuSeconds(svc) - cpu0;
   sender.kill();
   if (n - before < MESSAGES) throw new Error(`${label}: ${(n - before).toLocaleString('en')} of ${MESSAGES.toLocaleString('en')} messages parsed within 300 s`);
   const rate = (n - before) / seconds;
-  console.log(`ingest ${label}: ${(n - before).toLocaleString('en')} messages in ${seconds.toFixed(2)} s = ${Math.round(rate).toLocaleString('en')} msg/s`);
-  return rate;
+  const cpuUs = (cpu / (n - before)) * 1e6;
+  console.log(
+    `ingest ${label}: ${(n - before).toLocaleString('en')} messages in ${seconds.toFixed(2)} s = ${Math.round(rate).toLocaleString('en')} msg/s; ` +
+      `service CPU ${cpu.toFixed(2)} s = ${cpuUs.toFixed(1)} us/msg (load ${loadavg()[0]!.toFixed(2)})`,
+  );
+  return { rate, cpuUs };
 }
 
 /** POLLERS pollers asking for the overview every 3 s, as open pages do. */
@@ -255,8 +284,8 @@ function startPollers(svc: Service): { stop(): Promise<number> } {
  */
 async function ingestComparison(svc: Service): Promise<void> {
   await ingestRate(svc, 'warm-up (decides the bans, not counted)');
-  const quiet: number[] = [];
-  const busy: number[] = [];
+  const quiet: IngestRound[] = [];
+  const busy: IngestRound[] = [];
   let calls = 0;
   for (let r = 1; r <= ROUNDS; r++) {
     quiet.push(await ingestRate(svc, `round ${r}, no page open`));
@@ -266,10 +295,17 @@ async function ingestComparison(svc: Service): Promise<void> {
   }
   const spread = (xs: number[]) => ((Math.max(...xs) - Math.min(...xs)) / median(xs)) * 100;
   const fmt = (x: number) => Math.round(x).toLocaleString('en');
+  const rate = (xs: IngestRound[]) => xs.map((x) => x.rate);
+  const cpu = (xs: IngestRound[]) => xs.map((x) => x.cpuUs);
   console.log(
-    `ingest median of ${ROUNDS}: ${fmt(median(quiet))} msg/s without pollers (rounds ${spread(quiet).toFixed(1)}% apart), ` +
-      `${fmt(median(busy))} msg/s with ${POLLERS} pollers (${spread(busy).toFixed(1)}% apart, ${calls} overview calls); ` +
-      `with / without: ${(median(busy) / median(quiet)).toFixed(3)}`,
+    `ingest rate, median of ${ROUNDS}: ${fmt(median(rate(quiet)))} msg/s without pollers (rounds ${spread(rate(quiet)).toFixed(1)}% apart), ` +
+      `${fmt(median(rate(busy)))} msg/s with ${POLLERS} pollers (${spread(rate(busy)).toFixed(1)}% apart, ${calls} overview calls); ` +
+      `with / without: ${(median(rate(busy)) / median(rate(quiet))).toFixed(3)}`,
+  );
+  // Wall-clock rates on a shared machine move with everyone else's load; the service's own CPU per message does not.
+  console.log(
+    `service CPU per message, median of ${ROUNDS}: ${median(cpu(quiet)).toFixed(1)} us without pollers (${spread(cpu(quiet)).toFixed(1)}% apart), ` +
+      `${median(cpu(busy)).toFixed(1)} us with (${spread(cpu(busy)).toFixed(1)}% apart); with / without: ${(median(cpu(busy)) / median(cpu(quiet))).toFixed(3)}`,
   );
 }
 

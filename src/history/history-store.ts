@@ -85,12 +85,16 @@ export class HistoryStore {
       addMinute: db.prepare(
         'INSERT INTO history_minute (series, minute, value) VALUES (?, ?, ?) ON CONFLICT (series, minute) DO UPDATE SET value = value + excluded.value',
       ),
-      series: db.prepare<[number, number, string, string, number, number], { series: string; bucket: number; value: number }>(
-        'SELECT series, (minute / CAST(? AS INTEGER)) * CAST(? AS INTEGER) AS bucket, SUM(value) AS value FROM history_minute WHERE series >= ? AND series < ? AND minute >= ? AND minute < ? GROUP BY series, bucket',
+      // One series at a time, so the primary key (series, minute) bounds the minutes read too:
+      // a prefix range over the series bounds only the names, and read all 14 days of each
+      // for the last hour (60,000 rows for 180 with three jails).
+      nextSeries: db.prepare<[string, string], { series: string }>(
+        'SELECT series FROM history_minute WHERE series > ? AND series < ? ORDER BY series LIMIT 1',
       ),
-      lastMinute: db.prepare<[string, string], { series: string; minute: number }>(
-        'SELECT series, MAX(minute) AS minute FROM history_minute WHERE series >= ? AND series < ? GROUP BY series',
+      series: db.prepare<[number, number, string, number, number], { bucket: number; value: number }>(
+        'SELECT (minute / CAST(? AS INTEGER)) * CAST(? AS INTEGER) AS bucket, SUM(value) AS value FROM history_minute WHERE series = ? AND minute >= ? AND minute < ? GROUP BY bucket',
       ),
+      lastMinute: db.prepare<[string], { minute: number | null }>('SELECT MAX(minute) AS minute FROM history_minute WHERE series = ?'),
       getAttacker: db.prepare<[string], AttackerRow>('SELECT * FROM history_attacker WHERE ip = ?'),
       putAttacker: db.prepare(
         'INSERT OR REPLACE INTO history_attacker (ip, first, last, failures, jails, origins, users) VALUES (@ip, @first, @last, @failures, @jails, @origins, @users)',
@@ -159,20 +163,37 @@ export class HistoryStore {
     const minutes: number[] = [];
     for (let m = start; m < to; m += step) minutes.push(m);
     const byName = new Map<string, number[]>();
-    for (const r of this.stmt.series.iterate(step, step, prefix, prefix + '\uffff', start, to)) {
-      const name = r.series.slice(prefix.length);
-      let v = byName.get(name);
-      if (!v) byName.set(name, (v = new Array<number>(minutes.length).fill(0)));
-      const i = (r.bucket - start) / step;
-      if (i >= 0 && i < v.length) v[i]! += r.value;
+    for (const series of this.seriesNames(prefix)) {
+      let v: number[] | undefined;
+      for (const r of this.stmt.series.iterate(step, step, series, start, to)) {
+        v ??= new Array<number>(minutes.length).fill(0);
+        const i = (r.bucket - start) / step;
+        if (i >= 0 && i < v.length) v[i]! += r.value;
+      }
+      if (v) byName.set(series.slice(prefix.length), v);
     }
     return { minutes, series: [...byName].sort(([a], [b]) => a.localeCompare(b)).map(([name, values]) => ({ name, values })) };
+  }
+
+  /** The names of the series under `prefix`, one index step each (a skip scan). */
+  private *seriesNames(prefix: string): Generator<string> {
+    const end = prefix + '\uffff';
+    let after = prefix;
+    for (;;) {
+      const next = this.stmt.nextSeries.get(after, end)?.series;
+      if (next === undefined) return;
+      yield next;
+      after = next;
+    }
   }
 
   /** The last minute with something in it, per series under `prefix` (names without the prefix). */
   lastMinutes(prefix: string): Map<string, number> {
     const out = new Map<string, number>();
-    for (const r of this.stmt.lastMinute.iterate(prefix, prefix + '\uffff')) out.set(r.series.slice(prefix.length), r.minute);
+    for (const series of this.seriesNames(prefix)) {
+      const minute = this.stmt.lastMinute.get(series)?.minute;
+      if (minute !== null && minute !== undefined) out.set(series.slice(prefix.length), minute);
+    }
     return out;
   }
 
