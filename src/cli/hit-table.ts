@@ -64,8 +64,8 @@ export class HitTable implements HitList {
     };
   }
 
-  /** The JSON text of hits [from, to), comma-separated. */
-  json(from: number, to: number): string {
+  /** The JSON text of hits [from, to), comma-separated; `lineOffset` is added to each line number. */
+  json(from: number, to: number, lineOffset = 0): string {
     const parts: string[] = [];
     let lastTime = NaN;
     let lastIso = 'null';
@@ -76,15 +76,15 @@ export class HitTable implements HitList {
         lastIso = Number.isFinite(t) ? `"${new Date(t).toISOString()}"` : 'null';
       }
       parts.push(
-        `{"line":${this.lines[i]},"ip":"${this.ipList[this.ips[i]!]}","time":${lastIso},"fields":${this.fieldList[this.fields[i]!]}}`,
+        `{"line":${this.lines[i]! + lineOffset},"ip":"${this.ipList[this.ips[i]!]}","time":${lastIso},"fields":${this.fieldList[this.fields[i]!]}}`,
       );
     }
     return parts.join(',');
   }
 
   /** The JSON text of every hit, comma-separated, in pieces of `batch` hits (so no one string is huge). */
-  *jsonChunks(batch = 8192): Generator<string> {
-    for (let i = 0; i < this.length; i += batch) yield this.json(i, Math.min(this.length, i + batch));
+  *jsonChunks(batch = 8192, lineOffset = 0): Generator<string> {
+    for (let i = 0; i < this.length; i += batch) yield this.json(i, Math.min(this.length, i + batch), lineOffset);
   }
 
   private grow(): void {

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FilterDefinition } from '../../src/config/filter-reader.js';
+import { carriesLinesOver } from '../../src/cli/regex-split.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const CONF = join(ROOT, 'conf');
@@ -77,5 +79,30 @@ describe('fleetban regex on a file split across threads', () => {
     const fourAuth = await fleetban(4, 'regex', log, 'courier-auth');
     expect(strip(fourAuth.stdout)).toBe(strip(oneAuth.stdout));
     expect(fourAuth.stdout).toContain('Failures (first 20 of 6001)');
+  });
+});
+
+describe('which filters may be split', () => {
+  const def = (over: Partial<FilterDefinition>): FilterDefinition => ({
+    name: 'x',
+    files: [],
+    failregex: [],
+    ignoreregex: [],
+    journalmatch: [],
+    maxlines: 1,
+    logtype: 'file',
+    usedns: 'no',
+    options: {},
+    ...over,
+  });
+  const re = (text: string) => ({ text, where: { file: 'x.conf', line: 1, key: 'failregex' } });
+
+  it('splits a one-line filter, never one that ties lines together', () => {
+    expect(carriesLinesOver(def({ failregex: [re('^LOGIN FAILED, ip=\\[<HOST>\\]$')] }))).toBe(false);
+    expect(carriesLinesOver(def({ maxlines: 2, failregex: [re('^x <HOST>$')] }))).toBe(true);
+    for (const tag of ['<F-MLFID>', '<F-NOFAIL>', '<F-MLFGAINED>', '<F-MLFFORGET>']) {
+      expect(carriesLinesOver(def({ failregex: [re(`^conn ${tag}\\d+</${tag.slice(1)} <HOST>$`)] }))).toBe(true);
+    }
+    expect(carriesLinesOver(def({ prefregex: re('^<F-MLFID>\\d+</F-MLFID> <F-CONTENT>.+</F-CONTENT>$'), failregex: [re('^<HOST>$')] }))).toBe(true);
   });
 });
