@@ -4,8 +4,8 @@
  * and rsyslogd (imudp or imptcp writing a file), behind one small interface
  * so each benchmark runs the same sender against each.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -26,7 +26,32 @@ export interface Receiver {
   count(): number;
   /** Extra figures worth printing (failures matched, kernel drops seen, ...). */
   notes(): string;
+  /** CPU seconds (user + system, every thread) the receiver has used since it started. */
+  cpuSeconds(): number;
   stop(): Promise<void>;
+}
+
+/** CPU seconds used so far by process `pid` (all its threads), from /proc. */
+export function processCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/** The receive buffer the kernel granted the UDP socket bound to `port` (the `rb` of `ss -m`), or undefined. */
+export function udpReceiveBuffer(port: number): number | undefined {
+  try {
+    const out = execFileSync('ss', ['-u', '-a', '-n', '-m', '-H', `sport = :${port}`], { encoding: 'utf8' });
+    const m = /skmem:\([^)]*\brb(\d+)/.exec(out);
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The machine's load average, as /proc/loadavg gives it (1, 5, 15 minutes). */
+export function loadAverage(): string {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 }
 
 const CONF = join(import.meta.dirname, '..', 'conf');
@@ -73,6 +98,8 @@ export async function startFleetban(transport: 'udp' | 'tcp', match: boolean): P
   );
   await listeners.start();
   const port = listeners.bound()[0]!.port;
+  // The receiver runs in this process (the sender in its own): its CPU is the process's, from now on.
+  const cpu0 = process.cpuUsage();
   return {
     name: match ? 'fleetban (parse + shipped filters)' : 'fleetban (parse)',
     port,
@@ -81,6 +108,10 @@ export async function startFleetban(transport: 'udp' | 'tcp', match: boolean): P
       const s = listeners.stats().sources[`${transport} 127.0.0.1:0`]!;
       const d = Object.entries(s.dropped).filter(([, v]) => v > 0);
       return `received ${s.received}, parsed ${s.parsed}${d.length ? `, dropped ${JSON.stringify(Object.fromEntries(d))}` : ''}${match ? `, failures ${failures}` : ''}`;
+    },
+    cpuSeconds: () => {
+      const u = process.cpuUsage(cpu0);
+      return (u.user + u.system) / 1e6;
     },
     stop: () => listeners.stop(),
   };
@@ -161,6 +192,7 @@ ruleset(name="bench" queue.type="LinkedList" queue.size="200000") {
     port,
     count: () => counter.count(),
     notes: () => '',
+    cpuSeconds: () => processCpuSeconds(rs.pid),
     stop: () => rs.stop(),
   };
 }
