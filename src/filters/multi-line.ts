@@ -143,9 +143,7 @@ export class MultiLine {
         }
       }
       if (lines) this.buffers.set(origin, lines.unmatched, now);
-      let fail: Groups = m.groups ?? {};
-      if (pre !== undefined) fail = { ...pre, ...fail };
-      fail = withAlternates(fail);
+      let fail = combine(pre, m.groups);
       const mlfid = fail.mlfid;
       if (mlfid !== undefined) {
         const merged = this.merge(`${origin}\u0000${mlfid}`, fail, now);
@@ -184,7 +182,8 @@ export class MultiLine {
       users = prev.users;
       // gained forgets the failures still waiting for an address (the users stay, to be checked below).
       pending = gained ? false : prev.pending;
-      Object.assign(groups, prev.groups);
+      const pg = prev.groups;
+      for (const k in pg) groups[k] = pg[k];
     }
     if (user && !users.includes(user)) users = [...users, user];
     for (const k in fail) if (fail[k] !== undefined) groups[k] = fail[k];
@@ -207,16 +206,37 @@ export class MultiLine {
   }
 }
 
-/** fail2ban's alternate names: `alt_user_1` gives `user` its value when `user` has none (so the connection's users are counted). */
-function withAlternates(g: Groups): Groups {
-  let out = g;
-  for (const k in g) {
-    if (!k.startsWith('alt_')) continue;
-    const v = g[k];
-    const name = k.slice(4).replace(/_\d+$/, '');
-    if (v && !out[name]) {
-      if (out === g) out = { ...g };
-      out[name] = v;
+/**
+ * The groups of a match as one plain object (built, not spread: the match's
+ * own groups object is slow to copy): the prefregex's, then the
+ * failregex's over them (a failregex group that did not take part hides the
+ * prefregex's, as Python's dict.update with None does), then fail2ban's
+ * alternate names: `alt_user_1` gives `user` its value when `user` has none
+ * (so the users a connection tried are counted).
+ */
+function combine(pre: Groups | undefined, g: Groups | undefined): Groups {
+  const out: Groups = {};
+  if (pre !== undefined) {
+    for (const k in pre) {
+      const v = pre[k];
+      if (v !== undefined) out[k] = v;
+    }
+  }
+  let alt = false;
+  if (g !== undefined) {
+    for (const k in g) {
+      const v = g[k];
+      if (v !== undefined) out[k] = v;
+      else if (pre !== undefined && out[k] !== undefined) out[k] = undefined;
+      if (k.charCodeAt(0) === 97 /* a */ && k.startsWith('alt_')) alt = true;
+    }
+  }
+  if (alt) {
+    for (const k in out) {
+      if (!k.startsWith('alt_')) continue;
+      const v = out[k];
+      const name = k.slice(4).replace(/_\d+$/, '');
+      if (v && !out[name]) out[name] = v;
     }
   }
   return out;
