@@ -2,6 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../config/config-error.js';
 import { ConfigSet } from '../config/config-set.js';
+import { filterSearchPath } from '../config/filter-search-path.js';
 import { LOG_TEXT_REFUSED, readAction } from '../config/action-reader.js';
 import { formatListenAddress } from '../config/values.js';
 import { formatTimeValue } from '../config/time-value.js';
@@ -85,6 +86,8 @@ function describe(c: Configuration): string {
   out.push(`  senders:  ${s.listen.allowedSenders.join(', ') || 'loopback and the fleet (default)'}`);
   out.push(`  journal:  ${s.journal.enabled}${s.journal.directory ? ` ${s.journal.directory}` : ''}${s.journal.file ? ` ${s.journal.file}` : ''}`);
   out.push(`  metrics:  ${s.metrics.listen ? addr(s.metrics.listen) : '-'}`);
+  // Where `filter = NAME` is looked up, in order (filter_fallback: fail2ban's stock filters).
+  out.push(`  filters:  ${filterSearchPath(c.confDir).map((d) => join(d, 'filter.d')).join(', ')}`);
   out.push('');
   out.push(`jails (${c.jails.length} enabled):`);
   for (const j of c.jails) {

@@ -88,6 +88,7 @@ describe.skipIf(
   it('check-config shows both jails reading the stock filter files', () => {
     const r = cli(conf, 'check-config');
     expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`  filters:  ${conf}/filter.d, /etc/fail2ban/filter.d\n`);
     expect(r.stdout).toMatch(/\[sshd\]\n\s+filter:\s+sshd\[mode=normal\] .*\/etc\/fail2ban\/filter\.d\/common\.conf, \/etc\/fail2ban\/filter\.d\/sshd\.conf/);
     expect(r.stdout).toMatch(/\[postfix-sasl\]\n\s+filter:\s+postfix\[mode=auth\] .*\/etc\/fail2ban\/filter\.d\/postfix\.conf/);
   });
