@@ -13,6 +13,8 @@ export class Peer {
   readonly parseOptions: ParseOptions;
   private lastHostname: string | undefined = undefined;
   private lastOrigin: string;
+  /** Origins of the hostnames this peer wrote lately: a relay (a central rsyslog) forwards for many hosts in turn. */
+  private readonly origins = new Map<string, string>();
 
   constructor(
     /** Canonical IP. */
@@ -28,13 +30,24 @@ export class Peer {
 
   /** Origin of a message from this peer carrying `hostname`; a sender usually repeats the same one. */
   originOf(hostname: string | undefined): string {
-    if (hostname !== this.lastHostname) {
-      this.lastHostname = hostname;
-      this.lastOrigin = this.policy.originOf(this.ip, hostname);
+    if (hostname === this.lastHostname) return this.lastOrigin;
+    let origin = hostname === undefined ? undefined : this.origins.get(hostname);
+    if (origin === undefined) {
+      origin = this.policy.originOf(this.ip, hostname);
+      if (hostname !== undefined) {
+        // Hostnames are written by senders: a bounded cache, emptied when full, cannot grow memory.
+        if (this.origins.size >= MAX_HOSTNAMES) this.origins.clear();
+        this.origins.set(hostname, origin);
+      }
     }
-    return this.lastOrigin;
+    this.lastHostname = hostname;
+    this.lastOrigin = origin;
+    return origin;
   }
 }
+
+/** Hostnames whose origin one peer remembers. */
+const MAX_HOSTNAMES = 256;
 
 /** Peers are cached, not remembered: forged UDP sources must not grow memory. */
 const MAX_PEERS = 4096;

@@ -1,6 +1,8 @@
+import dgram from 'node:dgram';
 import net from 'node:net';
 import { hostname } from 'node:os';
 import { afterEach, describe, expect, test } from 'vitest';
+import { FleetSenderPolicy } from '../../src/sources/sender-policy.js';
 import { missing } from '../helpers/requirements.js';
 import { listenConfig, logger, loopbackPolicy, run, startListeners, unique, type Running } from './listener-fixture.js';
 
@@ -80,6 +82,21 @@ describe.skipIf(missing('syslog listeners with logger', { commands: ['logger'] }
     const text = unique('from a fleet host');
     await logger(['--udp', '--server', '127.0.0.1', '--port', String(running.port('udp'))], text);
     expect(await running.sink.next(text)).toMatchObject({ origin: 'mx-local', hostname: HOST, sender: '127.0.0.1' });
+  });
+
+  test('origin through a relay: each message gets the fleet host its hostname names, whatever the order', async () => {
+    // A central rsyslog forwards for the whole fleet from one address; the origin is read per message.
+    const policy = new FleetSenderPolicy({ allowedSenders: ['127.0.0.0/8'], hosts: [{ name: 'mx1', address: '198.18.0.2' }, { name: 'mx2', address: '198.18.0.6' }] });
+    running = await startListeners(listenConfig({ udp: [here] }), policy);
+    const sock = dgram.createSocket('udp4');
+    const order = ['mx1', 'MX2.example.com', 'mx1.example.com', 'stranger', 'mx2', 'mx1'];
+    const texts = order.map((h) => [h, unique(`relayed for ${h}`)] as const);
+    for (const [h, text] of texts) {
+      await new Promise<void>((resolve) => sock.send(`<38>Nov 21 19:28:18 ${h} sshd[1]: ${text}`, running!.port('udp'), '127.0.0.1', () => resolve()));
+    }
+    sock.close();
+    const origins = await Promise.all(texts.map(async ([, text]) => (await running!.sink.next(text)).origin));
+    expect(origins).toEqual(['mx1', 'mx2', 'mx1', 'stranger', 'mx2', 'mx1']);
   });
 
   test("RFC 3164 stamps read in the zone configured for the sender", async () => {
