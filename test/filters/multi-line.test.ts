@@ -1,9 +1,11 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Filter, type FilterResult, loadFilter } from '../../src/filters/filter.js';
 import type { LogEvent } from '../../src/model/log-event.js';
+import { missing } from '../helpers/requirements.js';
 
 /**
  * Filters that look past one line, as fail2ban's do (docs/filters.md):
@@ -75,6 +77,21 @@ describe('maxlines and <SKIPLINES>', () => {
       { ...event('mx1', 'conn1 closed from 203.0.113.8'), app: undefined },
     ]);
     expect(ips(r)).toEqual([null, null, '203.0.113.8']);
+  });
+
+  it('fleetban regex reads a file with the same buffer', async () => {
+    filterFile('conn', CONNECTION);
+    const log = join(dir, 'conn.log');
+    writeFileSync(log, 'conn1 auth failed\nconn2 auth failed\nnoise\nconn2 closed from 203.0.113.2\nconn1 closed from 203.0.113.1\n');
+    const root = new URL('../..', import.meta.url).pathname;
+    const r = await execa('npx', ['tsx', join(root, 'src/cli/main.ts'), '-c', dir, 'regex', log, 'conn', '--json'], { cwd: root, reject: false });
+    expect(r.exitCode).toBe(0);
+    const out = JSON.parse(r.stdout) as { lines: number; hits: Array<{ line: number; ip: string }> };
+    expect(out.lines).toBe(5);
+    expect(out.hits.map((h) => [h.line, h.ip])).toEqual([
+      [4, '203.0.113.2'],
+      [5, '203.0.113.1'],
+    ]);
   });
 
   it('forgets lines older than the buffer', () => {
@@ -156,5 +173,24 @@ describe('connections (<F-MLFID>)', () => {
     f.beginAttempt();
     expect(f.matchEvent(event('mx1', 'Failed password for root')).kind).not.toBe('failure');
     f.commitAttempt();
+  });
+});
+
+describe.skipIf(missing("fail2ban's sshd.conf", { commands: ['/etc/fail2ban/filter.d/sshd.conf'] }))("fail2ban's own sshd.conf, on a fleet", () => {
+  /** Two cloned servers that both call themselves `mail`: only the origin (fleet.conf's name) tells them apart. */
+  const sshd = (origin: string, pid: string, message: string): LogEvent => ({ ...event(origin, message), hostname: 'mail', pid });
+
+  it('a connection is per server, an accepted login never counts, a failure gets its connection\'s address', () => {
+    const f = loadFilter('/etc/fail2ban', 'sshd');
+    expect(f.stateful).toBe(true);
+    const r = f.matchEvents([
+      sshd('mx1', '500', 'Connection from 203.0.113.20 port 5000 on 198.18.0.1 port 22'),
+      sshd('mx2', '500', 'Disconnecting: Too many authentication failures for root [preauth]'),
+      sshd('mx1', '500', 'Disconnecting: Too many authentication failures for root [preauth]'),
+      sshd('mx1', '600', 'Connection from 203.0.113.21 port 5001 on 198.18.0.1 port 22'),
+      sshd('mx1', '600', 'Accepted publickey for alice from 203.0.113.21 port 5001 ssh2: ED25519 SHA256:abc'),
+    ]);
+    expect(ips(r)).toEqual([null, null, '203.0.113.20', null, null]);
+    expect(r[2]).toMatchObject({ match: { fields: { user: 'root' } } });
   });
 });
