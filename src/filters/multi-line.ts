@@ -60,6 +60,15 @@ export interface MultiLineOptions {
 
 /** Origins (mail servers) whose line buffer is kept; far above any fleet. */
 const MAX_ORIGINS = 4096;
+/**
+ * Characters the buffers, and the connections, of one filter hold at most
+ * (each; about 32 MiB as UTF-16). Lines and fields are attacker-written and
+ * up to MAX_TEXT long: without this a full cache of long user names, or
+ * 4,096 buffers of long lines, would take gigabytes.
+ */
+const MAX_CHARS = 16 * 1024 * 1024;
+/** Distinct users remembered per connection (fail2ban only asks whether there was more than one). */
+const MAX_USERS = 8;
 /** A server's buffer not added to for this long is dropped (its lines are stale). */
 const BUFFER_AGE_MS = 3600_000;
 
@@ -76,8 +85,8 @@ export class MultiLine {
     private readonly ignoreregex: readonly CompiledRegex[],
     private readonly opts: MultiLineOptions,
   ) {
-    this.buffers = new RecentMap(MAX_ORIGINS, BUFFER_AGE_MS, this.journal, opts.onEvicted);
-    this.connections = new RecentMap(opts.cacheSize, opts.cacheAgeMs, this.journal, opts.onEvicted);
+    this.buffers = new RecentMap(MAX_ORIGINS, BUFFER_AGE_MS, this.journal, opts.onEvicted, weighLines, MAX_CHARS);
+    this.connections = new RecentMap(opts.cacheSize, opts.cacheAgeMs, this.journal, opts.onEvicted, weighConnection, MAX_CHARS);
   }
 
   /** Changes of a finished guarded attempt stay; evictions it made are counted now. */
@@ -185,7 +194,8 @@ export class MultiLine {
       const pg = prev.groups;
       for (const k in pg) groups[k] = pg[k];
     }
-    if (user && !users.includes(user)) users = [...users, user];
+    // Only "more than one" matters: a connection trying a million user names keeps a few.
+    if (user && users.length < MAX_USERS && !users.includes(user)) users = [...users, user];
     for (const k in fail) if (fail[k] !== undefined) groups[k] = fail[k];
     delete groups.nofail;
     delete groups.mlfgained;
@@ -240,6 +250,20 @@ function combine(pre: Groups | undefined, g: Groups | undefined): Groups {
     }
   }
   return out;
+}
+
+function weighLines(lines: readonly string[]): number {
+  let n = 0;
+  for (const l of lines) n += l.length + 16;
+  return n;
+}
+
+function weighConnection(c: Connection): number {
+  let n = 64;
+  const g = c.groups;
+  for (const k in g) n += k.length + (g[k]?.length ?? 0) + 16;
+  for (const u of c.users) n += u.length + 16;
+  return n;
 }
 
 function joinLines(lines: readonly string[]): string {

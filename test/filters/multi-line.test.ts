@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Filter, type FilterResult, loadFilter } from '../../src/filters/filter.js';
+import { RecentMap } from '../../src/filters/recent-map.js';
+import { StateJournal } from '../../src/filters/state-journal.js';
 import type { LogEvent } from '../../src/model/log-event.js';
 import { missing } from '../helpers/requirements.js';
 
@@ -192,5 +194,32 @@ describe.skipIf(missing("fail2ban's sshd.conf", { commands: ['/etc/fail2ban/filt
     ]);
     expect(ips(r)).toEqual([null, null, '203.0.113.20', null, null]);
     expect(r[2]).toMatchObject({ match: { fields: { user: 'root' } } });
+  });
+});
+
+describe('the bounded memory itself (RecentMap)', () => {
+  it('evicts the least recently used entries when the total size is over its bound, counting each', () => {
+    let evicted = 0;
+    const m = new RecentMap<string>(100, 60_000, new StateJournal(), (n) => (evicted += n), (v) => v.length, 10);
+    m.set('a', 'xxxx', NOW);
+    m.set('b', 'yyyy', NOW);
+    m.get('a', NOW);
+    m.set('a', 'xxxx', NOW); // a is now the most recent
+    m.set('c', 'zzzz', NOW); // 12 > 10: b goes
+    expect([m.get('a', NOW), m.get('b', NOW), m.get('c', NOW)]).toEqual(['xxxx', undefined, 'zzzz']);
+    expect(m.totalWeight).toBe(8);
+    expect(evicted).toBe(1);
+  });
+
+  it('a rolled-back attempt leaves the map and its counts as they were', () => {
+    let evicted = 0;
+    const journal = new StateJournal();
+    const m = new RecentMap<string>(1, 60_000, journal, (n) => (evicted += n), (v) => v.length);
+    m.set('a', 'x', NOW);
+    journal.begin();
+    m.set('b', 'yy', NOW); // evicts a, inside the attempt
+    journal.rollback();
+    expect(journal.commit()).toBe(0);
+    expect([m.get('a', NOW), m.get('b', NOW), m.totalWeight, evicted]).toEqual(['x', undefined, 1, 0]);
   });
 });
