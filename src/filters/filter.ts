@@ -541,6 +541,7 @@ export class Filter {
       (a) => {
         if (a.tooLong) this.tooLongFound(a.tooLong);
         if (a.ambiguous) this.ambiguousFound(a.ambiguous.candidates, a.ambiguous.line);
+        if (a.hostName) this.losses.hostName++;
         if (a.result === undefined) this.tooSlowLost(ev, 'still too slow in the retry worker');
         else if (a.result.kind !== 'missed') this.onLateResult?.(ev, a.result);
       },

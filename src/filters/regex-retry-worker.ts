@@ -38,12 +38,14 @@ parentPort!.on('message', (req: RetryRequest) => {
       },
     };
     let result: FilterResult | undefined;
+    const hostNamesBefore = f.losses.hostName;
     const ok = runWithCpuBudget(() => {
       delete answer.ambiguous;
       delete answer.tooLong;
       result = f.matchEvent(req.event);
     }, RETRY_CPU_MS);
     if (ok) answer.result = result;
+    if (ok && f.losses.hostName > hostNamesBefore) answer.hostName = true;
     else {
       delete answer.ambiguous;
       delete answer.tooLong;

@@ -25,6 +25,8 @@ export interface RetryAnswer {
   tooLong?: Record<string, unknown>;
   /** The event named an address two ways (see vchkpw-address.ts). */
   ambiguous?: { candidates: string[]; line: string };
+  /** A failregex matched a host name, not an address (counted in the service's losses.hostName). */
+  hostName?: boolean;
 }
 
 /** What retryOffThread needs of a Filter. */

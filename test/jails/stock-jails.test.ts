@@ -124,6 +124,17 @@ describe.skipIf(missing('usedns with fail2ban\'s sshd filter', { commands: ['/et
       expect(f.losses.hostName).toBe(3);
     });
 
+    it("a host-name line matched by the retry worker (the hot path's time limit cut it) is counted too", async () => {
+      const { jails } = loadConfiguration(shippedCopy({ 'jail.local': '[sshd]\nenabled = true\n' }));
+      const f = jail(jails, 'sshd').filter!;
+      // The built module: under the test runner the worker thread cannot load the .ts sources (tsx is not applied there).
+      const built = new URL('../../dist/src/filters/regex-retry.js', import.meta.url).href;
+      const { retryOffThread } = (await import(built)) as typeof import('../../src/filters/regex-retry.js');
+      const answer = await retryOffThread(f, event('sshd', byName))!;
+      expect(answer).toMatchObject({ result: { kind: 'missed' }, hostName: true });
+      expect((await retryOffThread(f, event('sshd', byAddress))!).hostName).toBeUndefined();
+    });
+
     it('no: <HOST> matches addresses only, so the line is simply not matched (and not counted)', () => {
       const { jails } = loadConfiguration(shippedCopy({ 'jail.local': '[sshd]\nenabled = true\nusedns = no\n' }));
       const f = jail(jails, 'sshd').filter!;
