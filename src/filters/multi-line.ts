@@ -266,6 +266,14 @@ function weighConnection(c: Connection): number {
   return n;
 }
 
+/** Python's str.splitlines(): every line break Python knows, no empty last piece. */
+function splitLines(s: string): string[] {
+  if (s === '') return [];
+  const parts = s.split(/\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]/);
+  if (parts[parts.length - 1] === '') parts.pop();
+  return parts;
+}
+
 function joinLines(lines: readonly string[]): string {
   return `${lines.join('\n')}\n`;
 }
@@ -302,7 +310,7 @@ function splitMatch(buf: string, m: RegExpExecArray, org: readonly string[]): { 
     let skipped = '';
     for (let n = 0; `skiplines${n}` in g; n++) skipped += g[`skiplines${n}`] ?? '';
     let from = 0;
-    for (const line of skipped.split('\n').filter((l, i, a) => i < a.length - 1 || l !== '')) {
+    for (const line of splitLines(skipped)) {
       const at = matched.indexOf(line, from);
       if (at === -1) continue;
       unmatched.push(matched.splice(at, 1)[0]!);
