@@ -185,6 +185,7 @@ export class Service {
       jails: () => this.jails.status() as JailStatus[],
       ledger: this.state.ledger(),
       active: () => [...this.book.active()],
+      activeCount: () => this.book.size(),
       hosts: () => this.fleet.hosts(),
       sources: () => this.sourceCounters(),
       senders: () => Object.entries(this.listeners.stats().senders).map(([name, c]) => ({ name, ...c })),
@@ -192,7 +193,11 @@ export class Service {
     });
     this.fleet.on('settled', (e: SettledEvent) => this.page.data.onSettled(e.host, e.latencyMs));
     // The page's history hears the same announcement as everyone else.
-    this.book.subscribe((e) => (e.kind === 'ban' ? this.page.history.onBan(e.ban) : this.page.history.onUnban(e.ban.jail, e.ban.ip, e.reason)));
+    this.book.subscribe((e) => {
+      this.page.data.bansChanged();
+      if (e.kind === 'ban') this.page.history.onBan(e.ban);
+      else this.page.history.onUnban(e.ban.jail, e.ban.ip, e.reason);
+    });
     this.book.subscribe((e) => this.countBanEvent(e));
     this.fleet.on('settled', (e: SettledEvent) => this.onSettled(e));
   }
