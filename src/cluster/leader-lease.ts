@@ -13,7 +13,9 @@ import type { Pool, PoolClient } from 'pg';
  * - Followers take the lease when it has expired, and the epoch grows by
  *   one. A lease that expired only because the database itself was down
  *   (restarted after the last renewal) is left to its holder for one more
- *   lease time, so a restart of PostgreSQL does not move the leader.
+ *   lease time, so a restart of PostgreSQL does not move the leader. A
+ *   lease given up by `release()` (lease_until = -infinity) is free at once,
+ *   even just after the database started.
  * - The leader renews it every `leaseMs / 4`. It trusts its lease until the
  *   moment it sent the last successful renewal plus `leaseMs`, minus a
  *   margin, on its own monotonic clock: that is never later than the
@@ -59,6 +61,7 @@ export class LeaderLease {
         WHERE id = 1
           AND (node IS NULL OR lease_until < now())
           AND NOT (node IS NOT NULL
+                   AND lease_until > '-infinity'
                    AND pg_postmaster_start_time() > lease_until - make_interval(secs => $2::double precision / 1000)
                    AND now() < pg_postmaster_start_time() + make_interval(secs => $2::double precision / 1000))
         RETURNING epoch`,
