@@ -95,7 +95,7 @@ export class UdpListener {
   private logBuffer(asked: number): void {
     // Linux reports twice what it grants (the other half is its bookkeeping) and caps at net.core.rmem_max.
     const granted = Math.floor((this.thread?.reportedRecvBuffer ?? 0) / 2);
-    const fields = { listener: this.name, asked, granted };
+    const fields = { listener: this.name, asked, granted, receiveThreadNice: this.thread?.nice };
     if (granted < asked) {
       this.ctx.logger.warn(fields, 'udp receive buffer smaller than asked: the kernel caps it at net.core.rmem_max; bursts may be lost (raise it with sysctl)');
     } else {

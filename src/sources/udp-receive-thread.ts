@@ -35,6 +35,11 @@ import { Worker } from 'node:worker_threads';
  * The thread's code is plain JavaScript in a string, so it runs the same
  * from the built package, under tsx and under the test runner.
  */
+/** Nice value the receive thread asks for (needs CAP_SYS_NICE; the service's other threads keep theirs). */
+const RECEIVE_NICE = -10;
+/** A turn of the thread's event loop that read fewer datagrams than this (libuv reads at most 32 per wake-up) is followed by a 1 ms nap. */
+const NAP_BELOW = 32;
+
 const THREAD_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const dgram = require('node:dgram');
@@ -46,6 +51,24 @@ const ctl = new Int32Array(control);
 const size = buf.length;
 
 const socket = dgram.createSocket({ type, recvBufferSize });
+
+// This thread's work is small and bounded (a copy per datagram), but it must
+// never be late: on a busy host the scheduler can leave it waiting longer than
+// the kernel's buffer lasts. It asks for a higher priority for itself alone
+// (its thread id, not the process); without the privilege it stays as it is.
+let nice = null;
+try {
+  const os = require('node:os');
+  const tid = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop());
+  try { os.setPriority(tid, ${RECEIVE_NICE}); } catch {}
+  nice = os.getPriority(tid);
+} catch {}
+
+// A higher priority wakes it for every datagram; napping a millisecond after a
+// turn that found the socket nearly empty lets the kernel gather the next ones
+// (a millisecond is a few hundred datagrams at most, far below the buffer).
+const nap = new Int32Array(new SharedArrayBuffer(4));
+let inTurn = 0;
 let tail = 0;             // only this thread moves it; published in ctl[TAIL]
 let lastAddr = '';
 let stampDue = true;      // the first datagram of each event-loop turn is preceded by its arrival time
@@ -72,6 +95,7 @@ function advance(to) {
 }
 
 socket.on('message', (msg, rinfo) => {
+  inTurn++;
   if (stampDue) {
     const at = reserve(10);
     if (at >= 0) {
@@ -111,12 +135,15 @@ socket.on('message', (msg, rinfo) => {
 function endOfTurn() {
   scheduled = false;
   stampDue = true;
+  const read = inTurn;
+  inTurn = 0;
   Atomics.add(ctl, SEQ, 1);
   Atomics.notify(ctl, SEQ);
   if (dropped !== null) {
     parentPort.postMessage({ type: 'dropped', counts: Object.fromEntries(dropped) });
     dropped = null;
   }
+  if (read < ${NAP_BELOW}) Atomics.wait(nap, 0, 0, 1);
 }
 
 parentPort.on('message', (m) => {
@@ -139,7 +166,7 @@ socket.once('error', (err) => parentPort.postMessage({ type: 'error', code: err.
 socket.bind({ address: host, port, exclusive: true }, () => {
   socket.removeAllListeners('error');
   socket.on('error', (err) => parentPort.postMessage({ type: 'warning', message: err.message }));
-  parentPort.postMessage({ type: 'listening', port: socket.address().port, granted: socket.getRecvBufferSize() });
+  parentPort.postMessage({ type: 'listening', port: socket.address().port, granted: socket.getRecvBufferSize(), nice });
 });
 `;
 
@@ -174,7 +201,7 @@ export interface UdpReceiveThreadEvents {
 export const DEFAULT_MAX_PENDING_BYTES = 32 * 1024 * 1024;
 
 type FromThread =
-  | { type: 'listening'; port: number; granted: number }
+  | { type: 'listening'; port: number; granted: number; nice: number | null }
   | { type: 'error'; code?: string; message: string }
   | { type: 'warning'; message: string }
   | { type: 'rcvbuf'; granted: number }
@@ -201,6 +228,8 @@ export class UdpReceiveThread {
   port = 0;
   /** What the kernel reports for SO_RCVBUF: twice the bytes it grants (the rest is its bookkeeping). */
   reportedRecvBuffer = 0;
+  /** The receive thread's nice value (RECEIVE_NICE when it was allowed to raise its priority), null where unknown. */
+  nice: number | null = null;
 
   private constructor(
     opts: UdpReceiveThreadOptions,
@@ -231,6 +260,7 @@ export class UdpReceiveThread {
           case 'listening':
             t.port = m.port;
             t.reportedRecvBuffer = m.granted;
+            t.nice = m.nice;
             t.worker.off('error', onError);
             t.worker.on('error', (err) => events.onWarning(`udp receive thread failed: ${err.message}`));
             resolve(t);
