@@ -146,7 +146,7 @@ export function resolveFilter(set: ConfigSet, name: string, params: Record<strin
     journalmatch: parseJournalMatch(resolved.journalmatch ?? '', rawWhere.journalmatch ?? { key: 'journalmatch' }),
     maxlines,
     logtype: (resolved.logtype ?? 'file').trim().toLowerCase(),
-    usedns: (resolved.usedns ?? 'no').trim().toLowerCase(),
+    usedns: (resolved.usedns ?? 'warn').trim().toLowerCase(),
     options: resolved,
     optionWhere,
   };

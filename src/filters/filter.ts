@@ -847,7 +847,7 @@ export function loadFilter(confDir: string, spec: string, jailParams?: Record<st
     journalmatch: [],
     maxlines: 1,
     logtype: 'file',
-    usedns: (jailParams?.usedns ?? 'no').toLowerCase(),
+    usedns: (jailParams?.usedns ?? 'warn').toLowerCase(),
     options: { ...(jailParams ?? {}) },
   };
   return new Filter(def);
