@@ -1,7 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { ControlHandler, ControlServer } from '../control/control-server.js';
-import { scrubFields, scrubPasswords } from '../filters/password-scrub.js';
 import type { Ban } from '../bans/ban.js';
 import type { JailMatch } from '../jails/filter-match.js';
 import type { LogEvent } from '../model/log-event.js';
@@ -397,8 +396,10 @@ export class ClusterNode {
       Number.isFinite(m.time) ? m.time : Number.isFinite(ev.time) ? ev.time : null,
       ev.received,
       ev.origin,
-      scrubPasswords(m.line.length > MAX_LINE ? m.line.slice(0, MAX_LINE) : m.line),
-      scrubFields(m.fields),
+      // The filter stage hands over the line with passwords removed and no password among
+      // the fields (FilterMatch, src/filters/filter.ts): scrubbing again here cost more than counting.
+      m.line.length > MAX_LINE ? m.line.slice(0, MAX_LINE) : m.line,
+      m.fields,
     ];
     // While taking over, failures wait until PostgreSQL's have been read (so none is counted twice).
     if (this.role === 'starting') return void this.early.push([wire, m, ev]);
@@ -477,12 +478,21 @@ export class ClusterNode {
   }
 
   private replicateSoon(ms: number): void {
-    if (this.replicateTimer || this.closed) return;
+    if (this.closed) return;
+    // A ban waiting to be announced must not wait for the idle poll (up to 100 ms) already set.
+    const due = Date.now() + ms;
+    if (this.replicateTimer) {
+      if (this.replicateDue <= due) return;
+      clearTimeout(this.replicateTimer);
+    }
+    this.replicateDue = due;
     this.replicateTimer = setTimeout(() => {
       this.replicateTimer = undefined;
       void this.replicate();
     }, ms);
   }
+
+  private replicateDue = 0;
 
   /** Copy the local changes to PostgreSQL, fenced by the epoch; then run what waited for it. */
   async replicate(): Promise<void> {

@@ -22,9 +22,13 @@ export interface OutboxStats {
 export interface FailureOutboxOptions {
   pool: Pool;
   node: string;
-  /** Failures per batch row (default 2000). */
+  /** Failures per batch row (default 5000: fewer round trips and commits per failure). */
   batchSize?: number;
-  /** Longest a failure waits for its batch to fill, ms (default 10). */
+  /**
+   * Longest a failure waits for its batch to fill, ms (default 2). Batches
+   * fill anyway while a write is under way (one at a time), so waiting
+   * longer only adds latency.
+   */
   lingerMs?: number;
   /** Most failures kept while the database is away (default 1,000,000). */
   maxBacklog?: number;
@@ -47,6 +51,8 @@ export class FailureOutbox {
   private retryMs = 0;
   private closed = false;
   private paused = false;
+  /** The wait of the timer set (a shorter one replaces it, a longer one does not). */
+  private timerWait = 0;
   private readonly batchSize: number;
   private readonly lingerMs: number;
   private readonly maxBacklog: number;
@@ -55,8 +61,8 @@ export class FailureOutbox {
   dropped = 0;
 
   constructor(private readonly o: FailureOutboxOptions) {
-    this.batchSize = o.batchSize ?? 2000;
-    this.lingerMs = o.lingerMs ?? 10;
+    this.batchSize = o.batchSize ?? 5000;
+    this.lingerMs = o.lingerMs ?? 2;
     this.maxBacklog = o.maxBacklog ?? 1_000_000;
   }
 
@@ -123,9 +129,13 @@ export class FailureOutbox {
 
   private kick(ms: number): void {
     if (this.writing || this.closed || this.paused) return;
-    if (this.timer && ms > 0) return;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.write(), Math.max(ms, this.retryMs));
+    const wait = Math.max(ms, this.retryMs);
+    if (this.timer) {
+      if (wait >= this.timerWait) return;
+      clearTimeout(this.timer);
+    }
+    this.timerWait = wait;
+    this.timer = setTimeout(() => void this.write(), wait);
   }
 
   private async write(): Promise<void> {
