@@ -1,9 +1,10 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { FilterDefinition } from '../config/filter-reader.js';
 import { type Filter, loadFilter, type RegexCounters } from '../filters/filter.js';
 import { type ScanCounts, scanLogFile } from '../filters/log-scan.js';
+import { startWorkerThread } from '../filters/worker-thread.js';
 import { type HitList, HitTable, type JsonHit } from './hit-table.js';
 
 /**
@@ -198,17 +199,9 @@ export function cutPoints(path: string, size: number, n: number): number[] {
   return cuts;
 }
 
-/**
- * A thread running regex-worker. Built, that is the .js beside this file;
- * from the sources under tsx (the tests) it is the .ts, and a worker's
- * entry does not go through the loader the process was started with on
- * Node 20, so the thread registers tsx itself before importing it.
- */
+/** A thread running regex-worker (see worker-thread.ts for the sources under tsx). */
 function startWorker(job: SplitJob): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./regex-worker.js', import.meta.url), { workerData: job });
-  const entry = new URL('./regex-worker.ts', import.meta.url).href;
-  const code = `import('tsx/esm/api').then((m) => m.register()).then(() => import(${JSON.stringify(entry)}))`;
-  return new Worker(code, { eval: true, workerData: job });
+  return startWorkerThread('regex-worker', import.meta.url, { workerData: job });
 }
 
 /** Let the workers' messages in between two ranges of the main thread. */

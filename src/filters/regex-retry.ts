@@ -1,7 +1,8 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { FilterDefinition } from '../config/filter-reader.js';
 import type { LogEvent } from '../model/log-event.js';
 import type { FilterResult } from './filter.js';
+import { startWorkerThread } from './worker-thread.js';
 
 /**
  * The retry worker: one thread that matches, off the service's hot path,
@@ -77,11 +78,7 @@ class RegexRetry {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    // Built code runs the .js next to this file; under the test runner the sources are .ts.
-    const ts = import.meta.url.endsWith('.ts');
-    const w = new Worker(new URL(ts ? './regex-retry-worker.ts' : './regex-retry-worker.js', import.meta.url), {
-      execArgv: ts ? ['--import', 'tsx'] : [],
-    });
+    const w = startWorkerThread('regex-retry-worker', import.meta.url);
     w.unref();
     w.on('message', (m: RetryReply) => {
       const p = this.pending.get(m.id);

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/config-error.js';
 import type { FilterResult } from '../../src/filters/filter.js';
 import type { LogEvent } from '../../src/model/log-event.js';
+import { retryOffThread } from '../../src/filters/regex-retry.js';
 import { loadConfiguration, type ResolvedJail } from '../../src/service/configuration.js';
 import { missing } from '../helpers/requirements.js';
 
@@ -127,9 +128,6 @@ describe.skipIf(missing('usedns with fail2ban\'s sshd filter', { commands: ['/et
     it("a host-name line matched by the retry worker (the hot path's time limit cut it) is counted too", async () => {
       const { jails } = loadConfiguration(shippedCopy({ 'jail.local': '[sshd]\nenabled = true\n' }));
       const f = jail(jails, 'sshd').filter!;
-      // The built module: under the test runner the worker thread cannot load the .ts sources (tsx is not applied there).
-      const built = new URL('../../dist/src/filters/regex-retry.js', import.meta.url).href;
-      const { retryOffThread } = (await import(built)) as typeof import('../../src/filters/regex-retry.js');
       const answer = await retryOffThread(f, event('sshd', byName))!;
       expect(answer).toMatchObject({ result: { kind: 'missed' }, hostName: true });
       expect((await retryOffThread(f, event('sshd', byAddress))!).hostName).toBeUndefined();
