@@ -9,24 +9,38 @@ import { CliError, EXIT_NOT_SO, EXIT_OK } from './exit-codes.js';
  * place on the mail servers.
  */
 export async function runCommand(o: { confDir: string }): Promise<number> {
-  let service: Service;
+  // The handlers are installed before the service starts, and never removed:
+  // its listeners are open before start() returns, a signal then must not
+  // kill it the default way, and removing a signal's last listener drops a
+  // signal that libuv has caught but not yet handed over. A stop asked for
+  // while it starts is done once it has started; a reload is moot then, since
+  // it is reading the configuration anyway.
+  let service: Service | undefined;
+  let stopAsked: string | undefined;
+  let stop: ((signal: string) => void) | undefined;
+  const onStop = (signal: string) => () => {
+    if (stop) stop(signal);
+    else stopAsked ??= signal;
+  };
+  process.on('SIGTERM', onStop('SIGTERM'));
+  process.on('SIGINT', onStop('SIGINT'));
+  process.on('SIGHUP', () => {
+    service?.reload().catch((err: Error) => {
+      service?.logger.child({ component: 'service' }).error({ err: err.message }, 'reload refused: the running configuration stays');
+    });
+  });
   try {
     service = await Service.start({ confDir: o.confDir });
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     throw new CliError(`cannot start: ${(err as Error).message}`, EXIT_NOT_SO);
   }
-  const log = service.logger.child({ component: 'service' });
-
-  process.on('SIGHUP', () => {
-    service.reload().catch((err: Error) => {
-      log.error({ err: err.message }, 'reload refused: the running configuration stays');
-    });
-  });
+  const running = service;
+  const log = running.logger.child({ component: 'service' });
 
   await new Promise<void>((resolve) => {
     let stopping = false;
-    const stop = (signal: string) => {
+    stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'stopping');
@@ -36,13 +50,12 @@ export async function runCommand(o: { confDir: string }): Promise<number> {
         process.exit(EXIT_OK);
       }, 8000);
       guard.unref();
-      service.stop().then(resolve, (err: Error) => {
+      running.stop().then(resolve, (err: Error) => {
         log.error({ err: err.message }, 'error while stopping');
         resolve();
       });
     };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+    if (stopAsked) stop(stopAsked);
   });
   return EXIT_OK;
 }

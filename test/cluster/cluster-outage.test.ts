@@ -133,7 +133,7 @@ describe.skipIf(skip)('a long outage of PostgreSQL: each node protects its own s
         [[onlyB, onlyA, both]],
       );
       return r[0]!.n === 6 || `${r[0]!.n} applied`;
-    });
+    }, 30_000, 250);
     expect(await db.query(`SELECT ip, count(*)::int AS n FROM bans WHERE ip = ANY($1) GROUP BY ip ORDER BY ip`, [[onlyB, onlyA, both]])).toEqual([
       { ip: onlyB, n: 1 },
       { ip: onlyA, n: 1 },

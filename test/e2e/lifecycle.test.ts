@@ -77,6 +77,17 @@ describe('reload and stop without losing anything', () => {
     expect(svc.logged('configuration reloaded').length).toBe(10);
   });
 
+  it('stops cleanly on a SIGTERM sent while it starts, and a SIGHUP then does not kill it', async () => {
+    conf = testConfDir({ udp: 15612 });
+    svc = ServiceProcess.spawn(conf);
+    // The UDP listener is open before the rest of the service has started.
+    await waitFor('the UDP listener', () => svc!.logged('udp listening').length === 1, 20_000, 1);
+    svc.child.kill('SIGHUP');
+    svc.child.kill('SIGTERM');
+    expect(await svc.stop('SIGTERM')).toBe(0);
+    expect(svc.logged('fleetban stopped')).toHaveLength(1);
+  });
+
   it('keeps every ban of a burst in the ledger across SIGTERM and restart', async () => {
     conf = testConfDir({
       tcp: 15612,

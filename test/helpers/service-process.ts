@@ -83,10 +83,16 @@ export class ServiceProcess {
     this.exited = new Promise((res) => child.on('exit', (code, signal) => res(code ?? (signal ? 128 : -1))));
   }
 
+  /** Exec `fleetban run` and return at once, while it starts. */
+  static spawn(conf: string): ServiceProcess {
+    const child = spawn(process.execPath, [CLI, '-c', conf, 'run'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    return new ServiceProcess(conf, child);
+  }
+
   /** Start the service and wait until it says it is running (or fails to). */
   static async start(conf: string): Promise<ServiceProcess> {
-    const child = spawn(process.execPath, [CLI, '-c', conf, 'run'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const s = new ServiceProcess(conf, child);
+    const s = ServiceProcess.spawn(conf);
+    const child = s.child;
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       if (s.lines.some((l) => l.msg === 'fleetban running')) return s;
