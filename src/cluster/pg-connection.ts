@@ -34,7 +34,14 @@ export class PgConnection {
     const cfg = clientConfig(url, password, `fleetban ${node}`);
     this.work = new pg.Pool({ ...cfg, max: 4, idleTimeoutMillis: 30_000 });
     this.lease = new pg.Pool({ ...cfg, max: 1, idleTimeoutMillis: 30_000 });
-    for (const p of [this.work, this.lease]) p.on('error', (err) => this.log.warn({ error: this.clean(err) }, 'PostgreSQL connection lost'));
+    for (const p of [this.work, this.lease]) {
+      // The pool listens for errors of its idle clients only: a connection
+      // that breaks while checked out (PostgreSQL restarting under a query)
+      // emits 'error' with no listener, which would end the process. The
+      // query in flight rejects with the same error and its caller copes.
+      p.on('connect', (client) => client.on('error', () => undefined));
+      p.on('error', (err) => this.log.warn({ error: this.clean(err) }, 'PostgreSQL connection lost'));
+    }
   }
 
   /** An error's text without the password, whatever the driver put in it. */
