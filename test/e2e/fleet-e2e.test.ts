@@ -74,7 +74,9 @@ describe.skipIf(missing('fleet end-to-end', { root: true, commands: ['ip', '/usr
       // bantime = 4 s: then the route is gone from every host and the ban from the list.
       await waitFor('the route gone everywhere', () => fleet.hosts.every((h) => !fleet.routes(h).includes('203.0.113.77')), 20_000);
       expect((JSON.parse(cli(conf, 'banned', '--json').stdout) as unknown[]).length).toBe(0);
-      // One structured line each, naming the jail, the address, the hosts and why.
+      // One structured line each, naming the jail, the address, the hosts and why. The log
+      // reaches this test through a pipe that the synchronous CLI calls above kept it from reading.
+      await waitFor('the Unban line', () => svc.logged('Unban').length > 0, 5_000);
       expect(svc.logged('Ban')).toEqual([
         expect.objectContaining({ jail: 'courier-auth', ip: '203.0.113.77', hosts: ['mx1', 'mx2', 'mx3'], reason: '3 failures within findtime' }),
       ]);
