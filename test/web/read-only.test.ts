@@ -74,7 +74,8 @@ describe.skipIf(missing('read-only status page in a browser', { root: true, comm
     expect(await overviewControls(page)).toEqual({ unban: 0, banForm: 0 });
     // The address's own view lists the ban in force, without its Unban button either.
     await page.click(`#active-bans a[href="#attacker/${ATTACKER}"]`);
-    await page.waitForFunction("document.querySelector('#attacker-bans tbody')?.textContent.includes('vpopmail')", undefined, { timeout: 15_000 });
+    // A selector, not a string predicate: the page's CSP forbids the eval a polling predicate needs.
+    await page.waitForSelector('#attacker-bans tbody:has-text("vpopmail")', { timeout: 15_000 });
     expect(await page.locator('button[data-unban]').count()).toBe(0);
     await page.close();
   });

@@ -49,7 +49,10 @@ async function paintedPixels(page: Page, selector: string): Promise<number> {
 }
 
 /** True in the page once the plot in `holder` has drawn points above zero. */
-const plotted = (holder: string) => `Number(document.querySelector('${holder}')?.dataset.points) > 0`;
+// Waits go through Playwright's selectors, not page.waitForFunction with a string: the page's
+// Content-Security-Policy forbids eval, which a string predicate needs once it has to poll.
+/** The plot in `holder` has drawn points (plots.js writes how many in data-points). */
+const plotted = (holder: string) => `${holder}[data-points]:not([data-points="0"])`;
 
 describe.skipIf(missing('status page in a browser', { root: true, commands: ['chromium', 'logger', 'unshare'] }))('the status page in headless Chromium', () => {
   let conf: string;
@@ -89,7 +92,7 @@ describe.skipIf(missing('status page in a browser', { root: true, commands: ['ch
     await page.waitForSelector('#login-form');
     await page.fill('#token', 'not-the-token-at-all');
     await page.click('#login-form button');
-    await page.waitForFunction("document.querySelector('#login-error')?.textContent === 'wrong token'");
+    await page.waitForSelector('#login-error:text-is("wrong token")');
     await page.fill('#token', TOKEN);
     await page.click('#login-form button');
     await page.waitForSelector('#ban-cards');
@@ -103,8 +106,8 @@ describe.skipIf(missing('status page in a browser', { root: true, commands: ['ch
     await page.waitForSelector(`#active-bans a[href="#attacker/${ATTACKER}"]`, { timeout: 15_000 });
     expect(await page.evaluate('window.marker')).toBe('same page');
 
-    await page.waitForFunction(plotted('#plot-failures'), undefined, { timeout: 15_000 });
-    await page.waitForFunction(plotted('#plot-bans'), undefined, { timeout: 15_000 });
+    await page.waitForSelector(plotted('#plot-failures'), { timeout: 15_000 });
+    await page.waitForSelector(plotted('#plot-bans'), { timeout: 15_000 });
     expect(await paintedPixels(page, '#plot-failures canvas')).toBeGreaterThan(500);
     const cards = await page.textContent('#ban-cards');
     expect(cards).toMatch(/1\s*active bans/i);
@@ -157,10 +160,10 @@ describe.skipIf(missing('status page in a browser', { root: true, commands: ['ch
     await page.waitForSelector(button);
     await page.click(button);
     await waitFor('the unban', () => !bannedIps(conf).includes(ATTACKER));
-    await page.waitForFunction(`!document.querySelector('#active-bans a[href="#attacker/${ATTACKER}"]')`, undefined, { timeout: 15_000 });
+    await page.waitForSelector(`#active-bans a[href="#attacker/${ATTACKER}"]`, { state: 'detached', timeout: 15_000 });
     expect(svc.lines.some((l) => l.msg === 'status page write' && l.verb === 'unban')).toBe(true);
     await page.click('nav a[href="#listeners"]');
-    await page.waitForFunction(plotted('#plot-received'), undefined, { timeout: 15_000 });
+    await page.waitForSelector(plotted('#plot-received'), { timeout: 15_000 });
     await page.screenshot({ path: join(ARTIFACTS, 'listeners.png'), fullPage: true });
     await page.click('nav a[href="#ingest"]');
     await page.waitForSelector('#senders tbody');
