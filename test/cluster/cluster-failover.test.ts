@@ -41,10 +41,7 @@ describe.skipIf(skip)('a cluster of two nodes pushing to two mail servers', () =
   }
 
   async function start(name: Name): Promise<ServiceProcess> {
-    const hosts = fleet
-      .fleetHosts('shell')
-      .map((h) => `[${h.name}]\naddress = ${h.address}\nuser = ${h.user}\nidentity = ${h.identity}\nknown_hosts = ${h.knownHosts}\ntimeout = 3\nconnect_timeout = 3\n`)
-      .join('');
+    const hosts = fleet.fleetConf();
     confs[name] ??= testConfDir({
       udp: PORTS[name],
       files: {

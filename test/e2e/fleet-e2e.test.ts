@@ -26,10 +26,7 @@ describe.skipIf(missing('fleet end-to-end', { root: true, commands: ['ip', '/usr
 
     beforeAll(async () => {
       fleet = await NetnsFleet.create({ tag: 'e2e', block: 240, count: 3 });
-      const hosts = fleet
-        .fleetHosts('shell')
-        .map((h) => `[${h.name}]\naddress = ${h.address}\nuser = ${h.user}\nidentity = ${h.identity}\nknown_hosts = ${h.knownHosts}\ntimeout = 3\nconnect_timeout = 3\n`)
-        .join('');
+      const hosts = fleet.fleetConf();
       conf = testConfDir({
         udp: PORT,
         files: {

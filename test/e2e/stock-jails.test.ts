@@ -51,10 +51,7 @@ describe.skipIf(
 
   beforeAll(async () => {
     fleet = await NetnsFleet.create({ tag: 'sj', block: 41, count: 2 });
-    const hosts = fleet
-      .fleetHosts('shell')
-      .map((h) => `[${h.name}]\naddress = ${h.address}\nuser = ${h.user}\nidentity = ${h.identity}\nknown_hosts = ${h.knownHosts}\ntimeout = 3\nconnect_timeout = 3\n`)
-      .join('');
+    const hosts = fleet.fleetConf();
     conf = testConfDir({
       udp: PORT,
       metrics: METRICS,

@@ -50,10 +50,7 @@ export interface NodeConfOptions {
  * command per ban: no batches, so every push is seen).
  */
 export function nodeConf(o: NodeConfOptions): string {
-  const hosts = o.fleet
-    .fleetHosts('shell')
-    .map((h) => `[${h.name}]\naddress = ${h.address}\nuser = ${h.user}\nidentity = ${h.identity}\nknown_hosts = ${h.knownHosts}\ntimeout = 5\nconnect_timeout = 5\n`)
-    .join('');
+  const hosts = o.fleet.fleetConf(5);
   const files: Record<string, string> = {
     'fleet.conf': hosts,
     'action.d/pushlog.conf': [

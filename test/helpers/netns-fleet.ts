@@ -128,6 +128,13 @@ export class NetnsFleet {
     return { name, ns, address, groups: this.o.groups?.(i) ?? [], hostKey, sshdConfig, authorizedKeys: join(hostDir, 'authorized_keys') };
   }
 
+  /** fleet.conf's text for these hosts over the shell driver, as an administrator writes it. */
+  fleetConf(timeoutS = 3): string {
+    return this.fleetHosts('shell')
+      .map((h) => `[${h.name}]\naddress = ${h.address}\nuser = ${h.user}\nidentity = ${h.identity}\nknown_hosts = ${h.knownHosts}\ntimeout = ${timeoutS}\nconnect_timeout = ${timeoutS}\n`)
+      .join('');
+  }
+
   /** fleet.conf entries for these hosts. */
   fleetHosts(driver: FleetDriver = 'shell', over: Partial<FleetHost> = {}): FleetHost[] {
     return this.hosts.map((h) => ({
